@@ -1,0 +1,304 @@
+//! The configuration file: TOML, read once at start-up and validated before anything binds.
+//!
+//! Every key is documented in `storebridge.example.toml` at the repository root. Relative
+//! paths (certificates, CA bundles) are resolved against the folder of the config file, so
+//! a config works the same from any working directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::stores::{StoreMap, StorePair};
+
+/// Errors found while reading or validating a config file. Each names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// How a listener treats responses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Calls are translated and responses are translated back, so the client keeps seeing
+    /// legacy store IDs.
+    #[default]
+    Mirror,
+    /// Calls are translated and responses pass through untouched.
+    Translate,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Mirror => "mirror",
+            Mode::Translate => "translate",
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(rename = "listener", default)]
+    pub listeners: Vec<ListenerConfig>,
+    pub upstream: UpstreamConfig,
+    #[serde(rename = "store", default)]
+    pub stores: Vec<StorePair>,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// One `[[listener]]`: an address that API clients connect to.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub bind: SocketAddr,
+    #[serde(default)]
+    pub mode: Mode,
+    pub tls: Option<TlsFiles>,
+    /// Allows a listener without TLS on a non-loopback address. Credentials then cross the
+    /// network in clear text, so this is for test networks only.
+    #[serde(default)]
+    pub dangerous_plaintext: bool,
+    /// Time a client has to send a complete request head. Default 10 s: enough for any
+    /// real client, short enough that idle sockets cannot pile up.
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive connection may sit without a request before it is closed.
+    /// Default 90 s, longer than the 60 s idle timeout of most HTTP client pools.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+/// Certificate chain and private key files, PEM.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[upstream]`: where ShipStation is and how to reach it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL of the ShipStation V1 API.
+    #[serde(default = "default_v1")]
+    pub v1: String,
+    /// Extra trusted roots (PEM), added to the public web PKI roots.
+    pub ca_file: Option<PathBuf>,
+    /// Default 5 s: a TCP and TLS handshake to ShipStation takes well under a second.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time from sending a request to the end of the response head. Default 60 s, because
+    /// label purchases and large order pages can take tens of seconds upstream.
+    #[serde(default = "default_request_timeout", with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+/// `[limits]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request or response body storebridge buffers to rewrite, in bytes or with a
+    /// unit ("64MiB"). Default 64 MiB: a full 500-order V1 page is about 1.5 MB.
+    #[serde(
+        default = "default_max_body",
+        deserialize_with = "deserialize_byte_size"
+    )]
+    pub max_body: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body: default_max_body(),
+        }
+    }
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(90)
+}
+fn default_v1() -> String {
+    "https://ssapi.shipstation.com".to_owned()
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_body() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn deserialize_byte_size<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(bytes) => Ok(bytes),
+        Raw::Text(text) => parse_byte_size(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses sizes such as `1048576`, `512KiB`, `64 MiB` or `1GB`.
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let number: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} is not a size; write bytes or a number with a unit such as \"64MiB\"")
+    })?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; use B, KiB, MiB, GiB, kB, MB or GB"
+            ))
+        }
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+impl Config {
+    /// Reads, parses and validates a config file. Relative paths become absolute, resolved
+    /// against the file's folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::parse(&text, path, base)
+    }
+
+    /// Parses and validates config text; `base` is the folder relative paths start from.
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })?;
+        config.resolve_paths(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        for listener in &mut self.listeners {
+            if let Some(tls) = &mut listener.tls {
+                resolve(&mut tls.cert);
+                resolve(&mut tls.key);
+            }
+        }
+        if let Some(ca) = &mut self.upstream.ca_file {
+            resolve(ca);
+        }
+    }
+
+    /// Checks the rules serde cannot express. The first problem found is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listeners.is_empty() {
+            return Err(invalid(
+                "listener",
+                "no [[listener]] is configured; add one with at least `bind = \"127.0.0.1:8443\"`",
+            ));
+        }
+        for (index, listener) in self.listeners.iter().enumerate() {
+            let key = format!("listener[{index}]");
+            if listener.tls.is_none()
+                && !listener.bind.ip().is_loopback()
+                && !listener.dangerous_plaintext
+            {
+                return Err(invalid(
+                    format!("{key}.tls"),
+                    format!(
+                        "listener on {} has no [listener.tls]; plaintext is allowed only on a loopback \
+                         address, or with `dangerous_plaintext = true` on a trusted test network",
+                        listener.bind
+                    ),
+                ));
+            }
+            for (other_index, other) in self.listeners.iter().enumerate().skip(index + 1) {
+                if other.bind == listener.bind && listener.bind.port() != 0 {
+                    return Err(invalid(
+                        format!("listener[{other_index}].bind"),
+                        format!("{} is already used by {key}", other.bind),
+                    ));
+                }
+            }
+        }
+        crate::upstream::UpstreamTarget::parse(&self.upstream.v1)
+            .map_err(|reason| invalid("upstream.v1", reason))?;
+        if self.upstream.connect_timeout.is_zero() {
+            return Err(invalid(
+                "upstream.connect_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.upstream.request_timeout.is_zero() {
+            return Err(invalid(
+                "upstream.request_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.limits.max_body == 0 {
+            return Err(invalid("limits.max_body", "must be greater than zero"));
+        }
+        self.store_map()?;
+        Ok(())
+    }
+
+    /// Builds the mapping table from the `[[store]]` pairs.
+    pub fn store_map(&self) -> Result<StoreMap, ConfigError> {
+        StoreMap::new(self.stores.clone()).map_err(|err| invalid("store", err.to_string()))
+    }
+}

@@ -1,0 +1,10 @@
+//! storebridge: a TLS reverse proxy and webhook relay for ShipStation API clients moving
+//! from the legacy Miva store integration to Miva Connect.
+//!
+//! Where a store ID is rewritten: [`rewrite`]. Everything else moves bytes to and from it.
+
+pub mod config;
+pub mod rewrite;
+pub mod sandbox;
+pub mod stores;
+pub mod upstream;

@@ -1,0 +1,1 @@
+//! Store ID rewriting (being written).

@@ -1,0 +1,1 @@
+//! The ShipStation V1 sandbox (being written).
