@@ -3,8 +3,11 @@
 //!
 //! Where a store ID is rewritten: [`rewrite`]. Everything else moves bytes to and from it.
 
+pub mod certs;
 pub mod config;
+pub mod listener;
 pub mod rewrite;
 pub mod sandbox;
 pub mod stores;
+pub mod tls;
 pub mod upstream;
