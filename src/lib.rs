@@ -5,9 +5,16 @@
 
 pub mod certs;
 pub mod config;
+pub mod demo;
+pub mod error;
 pub mod listener;
+pub mod logging;
+pub mod proxy;
+pub mod ratelimit;
 pub mod rewrite;
 pub mod sandbox;
+pub mod server;
+pub mod signals;
 pub mod stores;
 pub mod tls;
 pub mod upstream;

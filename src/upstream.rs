@@ -1,7 +1,19 @@
 //! The connection to ShipStation: a pooled HTTPS client and the upstream base URL.
 
+use std::time::Duration;
+
+use bytes::Bytes;
 use http::uri::{Authority, Scheme};
-use http::Uri;
+use http::{HeaderMap, Method, Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::config::UpstreamConfig;
+use crate::error::{ErrorChain, ProxyError};
 
 /// The parsed `[upstream] v1` base URL.
 #[derive(Clone, Debug)]
@@ -57,5 +69,126 @@ impl UpstreamTarget {
             authority,
             base_path,
         })
+    }
+}
+
+/// A pooled client for the ShipStation API, with the timeouts and retry rule of the proxy.
+pub struct Upstream {
+    target: UpstreamTarget,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    request_timeout: Duration,
+}
+
+/// Errors building the upstream client from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamBuildError {
+    #[error("invalid upstream.v1: {0}")]
+    Target(String),
+    #[error("cannot load upstream.ca_file")]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// Idle pooled connections are closed after this long. ShipStation's front end closes idle
+/// connections itself after about a minute (an estimate); closing first avoids racing it.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+
+impl Upstream {
+    pub fn new(config: &UpstreamConfig) -> Result<Self, UpstreamBuildError> {
+        let target = UpstreamTarget::parse(&config.v1).map_err(UpstreamBuildError::Target)?;
+        let tls = crate::tls::client_config(config.ca_file.as_deref())?;
+
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.connect_timeout));
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+
+        // hyper resends a request on a fresh connection only when a pooled connection closed
+        // before any byte of the request was written, which is safe for every method.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_timer(TokioTimer::new())
+            .retry_canceled_requests(true)
+            .build(connector);
+
+        Ok(Self {
+            target,
+            client,
+            request_timeout: config.request_timeout,
+        })
+    }
+
+    pub fn target(&self) -> &UpstreamTarget {
+        &self.target
+    }
+
+    /// The upstream URI for a client's path and query.
+    pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
+        let mut path_and_query = String::with_capacity(self.target.base_path.len() + path.len() + 1);
+        path_and_query.push_str(&self.target.base_path);
+        path_and_query.push_str(path);
+        if let Some(query) = query {
+            path_and_query.push('?');
+            path_and_query.push_str(query);
+        }
+        Uri::builder()
+            .scheme(self.target.scheme.clone())
+            .authority(self.target.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+    }
+
+    /// Sends a request and waits for the response head.
+    ///
+    /// A request whose connection could not be established is sent again once, but only if
+    /// its method is idempotent: nothing reached ShipStation, yet a POST is never repeated,
+    /// because a repeated label purchase buys a second label.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Incoming>, ProxyError> {
+        let retry_allowed = method.is_idempotent();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = Request::new(Full::new(body.clone()));
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = headers.clone();
+
+            let outcome = tokio::time::timeout(self.request_timeout, self.client.request(request)).await;
+            let error = match outcome {
+                Ok(Ok(response)) => return Ok(response),
+                Ok(Err(error)) => error,
+                Err(_) => {
+                    return Err(ProxyError::UpstreamTimeout {
+                        seconds: self.request_timeout.as_secs(),
+                    })
+                }
+            };
+            if error.is_connect() {
+                if retry_allowed && attempt == 1 {
+                    tracing::warn!(error = %ErrorChain(&error), "upstream connect failed, retrying once");
+                    continue;
+                }
+                return Err(ProxyError::UpstreamUnreachable {
+                    authority: self.target.authority.to_string(),
+                    source: Box::new(error),
+                });
+            }
+            return Err(ProxyError::UpstreamFailed(Box::new(error)));
+        }
+    }
+
+    /// The request timeout, also applied to reading a response body that is rewritten.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 }

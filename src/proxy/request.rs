@@ -1,0 +1,127 @@
+//! Inbound translation: turns a client's request into the one sent to ShipStation, with
+//! legacy store IDs replaced in the path, the query and a JSON body.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::HeaderMap;
+
+use super::body::{self, Coding, DecodeError};
+use super::headers;
+use super::route::Route;
+use crate::error::ProxyError;
+use crate::rewrite::{self, JsonOptions};
+use crate::stores::{Direction, StoreMap};
+
+/// The parts of a request that translation can change.
+pub struct Translated {
+    pub path: String,
+    pub query: Option<String>,
+    pub body: Bytes,
+    /// How many store IDs were replaced, in all locations.
+    pub rewrites: usize,
+}
+
+/// Translates the path, query and body of a request. `raw_body` is the body as received,
+/// still in its content coding.
+pub fn translate(
+    parts: &Parts,
+    route: Route,
+    raw_body: Bytes,
+    map: &StoreMap,
+    max_body: u64,
+) -> Result<Translated, ProxyError> {
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().map(str::to_owned);
+    let mut translated = Translated {
+        path,
+        query,
+        body: raw_body,
+        rewrites: 0,
+    };
+    if !route.rewrites_request() || map.is_empty() {
+        return Ok(translated);
+    }
+
+    if route == Route::StoreById {
+        if let Some(path) = rewrite::rewrite_store_path(&translated.path, map, Direction::ToConnect) {
+            translated.path = path;
+            translated.rewrites += 1;
+        }
+    }
+    if let Some(query) = &translated.query {
+        if let Some((query, count)) = rewrite::rewrite_query(query, map, Direction::ToConnect) {
+            translated.query = Some(query);
+            translated.rewrites += count;
+        }
+    }
+    if !translated.body.is_empty() && carries_json(&parts.headers, &translated.body) {
+        let (body, count) = translate_body(&parts.headers, &translated.body, map, max_body)?;
+        if let Some(body) = body {
+            translated.body = body;
+        }
+        translated.rewrites += count;
+    }
+    Ok(translated)
+}
+
+/// JSON bodies are rewritten. A body without a content type is treated as JSON when it
+/// looks like a JSON object or array, because several V1 clients omit the header.
+fn carries_json(headers: &HeaderMap, body: &[u8]) -> bool {
+    if headers.contains_key(http::header::CONTENT_TYPE) {
+        return headers::is_json(headers);
+    }
+    if headers.contains_key(http::header::CONTENT_ENCODING) {
+        return true;
+    }
+    matches!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+}
+
+/// Rewrites a JSON request body, decoding and re-encoding its content coding. Returns the
+/// new encoded body, or `None` when nothing changed.
+fn translate_body(
+    headers: &HeaderMap,
+    raw: &Bytes,
+    map: &StoreMap,
+    max_body: u64,
+) -> Result<(Option<Bytes>, usize), ProxyError> {
+    let coding = body::content_coding(headers).map_err(ProxyError::UnsupportedEncoding)?;
+    let decoded: std::borrow::Cow<'_, [u8]> = match coding {
+        None => raw.as_ref().into(),
+        Some(coding) => decode_request(coding, raw, max_body)?.into(),
+    };
+
+    let result = match rewrite::rewrite_json(&decoded, map, Direction::ToConnect, JsonOptions::default()) {
+        Ok(result) => result,
+        Err(malformed) => {
+            // ShipStation's parser accepts some lenient forms. Such a body goes through
+            // unchanged when it cannot name a legacy store; otherwise it could reach the
+            // wrong store, so it is rejected.
+            if rewrite::might_carry_store_id(&decoded, map) {
+                return Err(ProxyError::Untranslatable(malformed));
+            }
+            tracing::debug!(%malformed, "request body is not strict JSON but names no legacy store");
+            return Ok((None, 0));
+        }
+    };
+    let Some(rewritten) = result.body else {
+        return Ok((None, result.count));
+    };
+    let encoded = match coding {
+        None => Bytes::from(rewritten),
+        Some(coding) => Bytes::from(body::encode(coding, &rewritten).map_err(|source| ProxyError::RequestEncoding {
+            encoding: coding.name(),
+            source,
+        })?),
+    };
+    Ok((Some(encoded), result.count))
+}
+
+fn decode_request(coding: Coding, raw: &[u8], max_body: u64) -> Result<Vec<u8>, ProxyError> {
+    body::decode(coding, raw, max_body).map_err(|error| match error {
+        DecodeError::TooLarge => ProxyError::BodyTooLarge { limit: max_body },
+        DecodeError::Invalid(source) => ProxyError::RequestEncoding {
+            encoding: coding.name(),
+            source,
+        },
+    })
+}

@@ -1,0 +1,235 @@
+//! Test harness: the ShipStation sandbox over TLS on port 0, storebridge in front of it with
+//! one `mirror` and one `translate` listener, and an HTTPS client trusting the test CA.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use storebridge::config::{Config, LimitsConfig, ListenerConfig, Mode, TlsFiles, UpstreamConfig};
+use storebridge::sandbox::{Sandbox, SandboxOptions};
+use storebridge::stores::{StoreId, StorePair};
+
+pub const LEGACY: u64 = 12345;
+pub const CONNECT: u64 = 7654321;
+
+/// A response as the client saw it.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| panic!("response is not JSON ({error}): {}", self.text()))
+    }
+}
+
+/// Settings a test may change before the proxy starts.
+pub struct HarnessOptions {
+    pub max_body: u64,
+    /// Upstream base URL; the sandbox when `None`.
+    pub upstream: Option<String>,
+    pub request_timeout: Duration,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        Self {
+            max_body: LimitsConfig::default().max_body,
+            upstream: None,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub struct Harness {
+    pub sandbox: Sandbox,
+    pub sandbox_url: String,
+    pub mirror_url: String,
+    pub translate_url: String,
+    pub ca_file: PathBuf,
+    pub client: TestClient,
+    stop: watch::Sender<bool>,
+    _folder: tempfile::TempDir,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with(HarnessOptions::default()).await
+    }
+
+    pub async fn start_with(options: HarnessOptions) -> Self {
+        let folder = tempfile::tempdir().expect("temporary folder");
+        let certs = storebridge::certs::write_dev_certs(folder.path(), &[]).expect("dev certificates");
+        let server_tls = storebridge::tls::server_config(&certs.server_cert, &certs.server_key).expect("server TLS");
+        let (stop, stop_receiver) = watch::channel(false);
+
+        let sandbox_options = SandboxOptions {
+            webhook_ca_file: Some(certs.ca_cert.clone()),
+            ..SandboxOptions::default()
+        };
+        let sandbox = Sandbox::new(sandbox_options).expect("sandbox");
+        let sandbox_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sandbox");
+        let sandbox_address = sandbox_listener.local_addr().expect("sandbox address");
+        tokio::spawn(sandbox.clone().serve(sandbox_listener, Some(server_tls), stopped(stop_receiver.clone())));
+        let sandbox_url = format!("https://{sandbox_address}");
+
+        let listener = |mode| ListenerConfig {
+            bind: "127.0.0.1:0".parse().expect("address"),
+            mode,
+            tls: Some(TlsFiles {
+                cert: certs.server_cert.clone(),
+                key: certs.server_key.clone(),
+            }),
+            dangerous_plaintext: false,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+        };
+        let config = Config {
+            listeners: vec![listener(Mode::Mirror), listener(Mode::Translate)],
+            upstream: UpstreamConfig {
+                v1: options.upstream.clone().unwrap_or_else(|| sandbox_url.clone()),
+                ca_file: Some(certs.ca_cert.clone()),
+                connect_timeout: Duration::from_secs(5),
+                request_timeout: options.request_timeout,
+            },
+            stores: vec![StorePair {
+                legacy: StoreId(LEGACY),
+                connect: StoreId(CONNECT),
+            }],
+            limits: LimitsConfig {
+                max_body: options.max_body,
+            },
+        };
+        config.validate().expect("valid config");
+        let bound = storebridge::server::bind(&config).await.expect("bind proxy");
+        let addresses: Vec<SocketAddr> = bound.iter().map(|l| l.local_addr().expect("address")).collect();
+        tokio::spawn(storebridge::server::run(config, bound, stopped(stop_receiver)));
+
+        let client = TestClient::new(&certs.ca_cert, sandbox.basic_auth_header());
+        Harness {
+            sandbox,
+            sandbox_url,
+            mirror_url: format!("https://{}", addresses[0]),
+            translate_url: format!("https://{}", addresses[1]),
+            ca_file: certs.ca_cert.clone(),
+            client,
+            stop,
+            _folder: folder,
+        }
+    }
+
+    pub fn url(&self, mode: Mode) -> &str {
+        match mode {
+            Mode::Mirror => &self.mirror_url,
+            Mode::Translate => &self.translate_url,
+        }
+    }
+
+    pub async fn get(&self, mode: Mode, path: &str) -> Reply {
+        self.client.send(Method::GET, &format!("{}{path}", self.url(mode)), None, &[]).await
+    }
+
+    pub async fn post(&self, mode: Mode, path: &str, body: &str) -> Reply {
+        self.client
+            .send(
+                Method::POST,
+                &format!("{}{path}", self.url(mode)),
+                Some(Bytes::from(body.to_owned())),
+                &[("content-type", "application/json")],
+            )
+            .await
+    }
+
+    /// The same request straight to the sandbox, bypassing the proxy.
+    pub async fn direct(&self, method: Method, path: &str, body: Option<&str>) -> Reply {
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("content-type", "application/json")]
+        } else {
+            &[]
+        };
+        self.client
+            .send(method, &format!("{}{path}", self.sandbox_url), body.map(|b| Bytes::from(b.to_owned())), headers)
+            .await
+    }
+
+    /// The requests the sandbox received since the last call, clearing the record.
+    pub fn take_requests(&self) -> Vec<storebridge::sandbox::RecordedRequest> {
+        let requests = self.sandbox.requests();
+        self.sandbox.clear_requests();
+        requests
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+/// An HTTPS client that trusts the test CA and sends the sandbox's credentials.
+pub struct TestClient {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    pub authorization: String,
+}
+
+impl TestClient {
+    pub fn new(ca_file: &std::path::Path, authorization: String) -> Self {
+        let tls = storebridge::tls::client_config(Some(ca_file)).expect("client TLS");
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            authorization,
+        }
+    }
+
+    pub async fn send(&self, method: Method, url: &str, body: Option<Bytes>, headers: &[(&str, &str)]) -> Reply {
+        let mut request = Request::builder().method(method).uri(url);
+        request = request.header("authorization", &self.authorization);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body.unwrap_or_default())).expect("request");
+        let response = self.client.request(request).await.expect("response");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+/// Decodes a gzip body.
+pub fn gunzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(data).read_to_end(&mut out).expect("gzip body");
+    out
+}

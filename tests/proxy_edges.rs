@@ -1,0 +1,277 @@
+//! Pass-through, encodings, protocols and the errors storebridge makes itself.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{gunzip, Harness, HarnessOptions, Reply, CONNECT, LEGACY};
+use http::Method;
+use storebridge::config::Mode;
+
+fn assert_own_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(reply.status, status, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["code"], code, "{}", reply.text());
+    assert!(body["message"].as_str().is_some_and(|m| m.len() > 20), "{}", reply.text());
+    for name in ["x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"] {
+        let value = reply.headers.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        assert!(value.to_str().expect("ascii").parse::<u64>().is_ok(), "{name}: {value:?}");
+    }
+}
+
+#[tokio::test]
+async fn gzip_response_rewritten_and_reencoded() {
+    let harness = Harness::start().await;
+    let reply = harness
+        .client
+        .send(
+            Method::GET,
+            &format!("{}/stores/{LEGACY}", harness.mirror_url),
+            None,
+            &[("accept-encoding", "gzip")],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.headers.get("content-encoding").expect("encoded"), "gzip");
+    let length: usize = reply.headers["content-length"].to_str().expect("ascii").parse().expect("number");
+    assert_eq!(length, reply.body.len(), "Content-Length matches the re-encoded body");
+    let plain: serde_json::Value = serde_json::from_slice(&gunzip(&reply.body)).expect("json");
+    assert_eq!(plain["storeId"], LEGACY);
+}
+
+#[tokio::test]
+async fn gzip_request_body_rewritten() {
+    use std::io::Write;
+    let harness = Harness::start().await;
+    let body = format!(r#"{{"storeId":{LEGACY},"refreshDate":"2026-12-01 00:00:00"}}"#);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(body.as_bytes()).expect("gzip");
+    let compressed = encoder.finish().expect("gzip");
+    harness.take_requests();
+    let reply = harness
+        .client
+        .send(
+            Method::POST,
+            &format!("{}/stores/refreshstore", harness.mirror_url),
+            Some(Bytes::from(compressed)),
+            &[("content-type", "application/json"), ("content-encoding", "gzip")],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = harness.take_requests();
+    assert_eq!(
+        String::from_utf8_lossy(&seen[0].body),
+        body.replace(&LEGACY.to_string(), &CONNECT.to_string())
+    );
+}
+
+#[tokio::test]
+async fn headers_pass_through() {
+    let harness = Harness::start().await;
+    harness.take_requests();
+    let reply = harness
+        .client
+        .send(
+            Method::GET,
+            &format!("{}/orders?storeId={LEGACY}", harness.mirror_url),
+            None,
+            &[("x-partner", "partner-key-1"), ("connection", "keep-alive")],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let seen = harness.take_requests();
+    assert!(seen[0].authorized, "Authorization reached the sandbox unchanged");
+    let header = |name: &str| {
+        seen[0]
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-partner").as_deref(), Some("partner-key-1"));
+    assert!(header("via").is_some_and(|v| v.contains("storebridge")), "{:?}", header("via"));
+    let sandbox_host = harness.sandbox_url.trim_start_matches("https://");
+    assert_eq!(header("host").as_deref(), Some(sandbox_host));
+    for name in ["x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"] {
+        assert!(reply.headers.contains_key(name), "{name} passed back");
+    }
+    assert!(reply.headers["via"].to_str().expect("ascii").contains("storebridge"));
+}
+
+#[tokio::test]
+async fn upstream_401_passes_unchanged() {
+    let harness = Harness::start().await;
+    let client = common::TestClient::new(&harness.ca_file, "Basic d3Jvbmc6d3Jvbmc=".to_owned());
+    let through = client.send(Method::GET, &format!("{}/stores", harness.mirror_url), None, &[]).await;
+    let direct = client.send(Method::GET, &format!("{}/stores", harness.sandbox_url), None, &[]).await;
+    assert_eq!(through.status, 401);
+    assert_eq!(through.body, direct.body);
+    assert_eq!(through.headers.get("www-authenticate"), direct.headers.get("www-authenticate"));
+}
+
+#[tokio::test]
+async fn upstream_400_body_unchanged() {
+    let harness = Harness::start().await;
+    let bad = format!(r#"{{"orderKey":"no-number","advancedOptions":{{"storeId":{LEGACY}}}}}"#);
+    let through = harness.post(Mode::Mirror, "/orders/createorder", &bad).await;
+    let direct = harness
+        .direct(Method::POST, "/orders/createorder", Some(&bad.replace(&LEGACY.to_string(), &CONNECT.to_string())))
+        .await;
+    assert_eq!(through.status, 400, "{}", through.text());
+    assert_eq!(through.body, direct.body);
+    assert!(through.json().get("Message").is_some(), "ASP.NET error body: {}", through.text());
+}
+
+#[tokio::test]
+async fn lenient_json_with_legacy_id_rejected() {
+    let harness = Harness::start().await;
+    harness.take_requests();
+    let reply = harness
+        .post(Mode::Mirror, "/stores/refreshstore", &format!("{{storeId: {LEGACY}, }}"))
+        .await;
+    assert_own_error(&reply, 400, "untranslatable_body");
+    assert!(harness.take_requests().is_empty(), "nothing reached the sandbox");
+}
+
+#[tokio::test]
+async fn lenient_json_without_store_forwarded() {
+    let harness = Harness::start().await;
+    harness.take_requests();
+    let body = "{orderId: 99, tagId: 5,}";
+    let _ = harness.post(Mode::Mirror, "/orders/addtag", body).await;
+    let seen = harness.take_requests();
+    assert_eq!(seen.len(), 1, "forwarded unchanged");
+    assert_eq!(seen[0].body, body.as_bytes());
+}
+
+#[tokio::test]
+async fn oversized_body_gets_413() {
+    let harness = Harness::start_with(HarnessOptions {
+        max_body: 1024,
+        ..HarnessOptions::default()
+    })
+    .await;
+    harness.take_requests();
+    let body = format!(r#"{{"storeId":{LEGACY},"padding":"{}"}}"#, "x".repeat(2048));
+    let reply = harness.post(Mode::Mirror, "/stores/refreshstore", &body).await;
+    assert_own_error(&reply, 413, "body_too_large");
+    assert!(harness.take_requests().is_empty());
+}
+
+#[tokio::test]
+async fn unreachable_upstream_gets_502() {
+    // A port that was just free: nothing listens there once the listener is dropped.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = closed.local_addr().expect("address");
+    drop(closed);
+    let harness = Harness::start_with(HarnessOptions {
+        upstream: Some(format!("https://{address}")),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let reply = harness.get(Mode::Mirror, "/stores").await;
+    assert_own_error(&reply, 502, "upstream_unreachable");
+    let reply = harness.post(Mode::Mirror, "/orders/createlabelfororder", "{}").await;
+    assert_own_error(&reply, 502, "upstream_unreachable");
+}
+
+#[tokio::test]
+async fn silent_upstream_gets_504() {
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = silent.local_addr().expect("address");
+    let (held_sender, mut held) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = silent.accept().await {
+            let _ = held_sender.send(socket);
+        }
+    });
+    let harness = Harness::start_with(HarnessOptions {
+        upstream: Some(format!("https://{address}")),
+        request_timeout: Duration::from_millis(300),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let reply = harness.get(Mode::Mirror, "/stores").await;
+    assert_own_error(&reply, 504, "upstream_timeout");
+    assert!(held.try_recv().is_ok(), "the proxy did connect");
+}
+
+#[tokio::test]
+async fn http2_client_through_alpn() {
+    let harness = Harness::start().await;
+    let tls = storebridge::tls::client_config(Some(&harness.ca_file)).expect("tls");
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http2()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build::<_, http_body_util::Full<Bytes>>(connector);
+    let request = http::Request::get(format!("{}/stores/{LEGACY}", harness.mirror_url))
+        .header("authorization", &harness.client.authorization)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("request");
+    let response = client.request(request).await.expect("response");
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let body = http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes();
+    let store: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(store["storeId"], LEGACY);
+}
+
+#[tokio::test]
+async fn chunked_request_body_rewritten() {
+    use http_body_util::StreamBody;
+    let harness = Harness::start().await;
+    let tls = storebridge::tls::client_config(Some(&harness.ca_file)).expect("tls");
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    type Chunk = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, StreamBody<tokio_stream_shim::Chunks>>(connector);
+    let chunks: Vec<Chunk> = vec![
+        Ok(hyper::body::Frame::data(Bytes::from_static(b"{\"stor"))),
+        Ok(hyper::body::Frame::data(Bytes::from(format!("eId\":{LEGACY}}}")))),
+    ];
+    let request = http::Request::post(format!("{}/stores/refreshstore", harness.mirror_url))
+        .header("authorization", &harness.client.authorization)
+        .header("content-type", "application/json")
+        .body(StreamBody::new(tokio_stream_shim::Chunks::new(chunks)))
+        .expect("request");
+    harness.take_requests();
+    let response = client.request(request).await.expect("response");
+    assert_eq!(response.status(), 200);
+    let seen = harness.take_requests();
+    assert_eq!(String::from_utf8_lossy(&seen[0].body), format!("{{\"storeId\":{CONNECT}}}"));
+}
+
+/// A stream over a list of frames, so the client sends a body without Content-Length.
+mod tokio_stream_shim {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use bytes::Bytes;
+
+    type Chunk = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>;
+
+    pub struct Chunks(std::collections::VecDeque<Chunk>);
+
+    impl Chunks {
+        pub fn new(chunks: Vec<Chunk>) -> Self {
+            Self(chunks.into())
+        }
+    }
+
+    impl futures_core::Stream for Chunks {
+        type Item = Chunk;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Chunk>> {
+            Poll::Ready(self.0.pop_front())
+        }
+    }
+}
