@@ -191,6 +191,12 @@ function install() {
     return originalLookup.call(this, hostname, options, checkedCallback);
   };
 
+  // dns.lookup carries a symbol that makes util.promisify resolve with
+  // { address, family }. Copying it keeps that behavior for the wrapper.
+  for (const symbol of Object.getOwnPropertySymbols(originalLookup)) {
+    Object.defineProperty(dns.lookup, symbol, Object.getOwnPropertyDescriptor(originalLookup, symbol));
+  }
+
   const originalPromisesLookup = dns.promises.lookup;
   dns.promises.lookup = async function guardedPromisesLookup(hostname, options) {
     assertAllowed(hostname, undefined, 'dns.promises.lookup');
