@@ -302,3 +302,114 @@ impl Config {
         StoreMap::new(self.stores.clone()).map_err(|err| invalid("store", err.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"), Path::new("/etc/storebridge"))
+    }
+
+    const MINIMAL: &str = r#"
+        [[listener]]
+        bind = "127.0.0.1:8443"
+        [upstream]
+        [[store]]
+        legacy = 12345
+        connect = 7654321
+    "#;
+
+    fn invalid_key(result: Result<Config, ConfigError>) -> String {
+        match result {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse(MINIMAL).expect("valid");
+        assert_eq!(config.listeners[0].mode, Mode::Mirror);
+        assert_eq!(config.upstream.v1, "https://ssapi.shipstation.com");
+        assert_eq!(config.upstream.request_timeout, Duration::from_secs(60));
+        assert_eq!(config.limits.max_body, 64 << 20);
+        assert_eq!(config.store_map().expect("map").pairs().len(), 1);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_config_folder() {
+        let text = MINIMAL.replace(
+            "bind = \"127.0.0.1:8443\"",
+            "bind = \"127.0.0.1:8443\"\n[listener.tls]\ncert = \"certs/a.crt\"\nkey = \"/abs/a.key\"",
+        );
+        let config = parse(&text).expect("valid");
+        let tls = config.listeners[0].tls.as_ref().expect("tls");
+        assert_eq!(tls.cert, Path::new("/etc/storebridge/certs/a.crt"));
+        assert_eq!(tls.key, Path::new("/abs/a.key"));
+    }
+
+    #[test]
+    fn plaintext_off_loopback_rejected() {
+        let text = MINIMAL.replace("127.0.0.1:8443", "0.0.0.0:8443");
+        assert_eq!(invalid_key(parse(&text)), "listener[0].tls");
+        let allowed = text.replace(
+            "bind = \"0.0.0.0:8443\"",
+            "bind = \"0.0.0.0:8443\"\ndangerous_plaintext = true",
+        );
+        assert!(parse(&allowed).is_ok());
+    }
+
+    #[test]
+    fn duplicate_store_rejected() {
+        let text = format!("{MINIMAL}\n[[store]]\nlegacy = 12345\nconnect = 999");
+        assert_eq!(invalid_key(parse(&text)), "store");
+    }
+
+    #[test]
+    fn plain_http_upstream_only_on_loopback() {
+        let text = MINIMAL.replace(
+            "[upstream]",
+            "[upstream]\nv1 = \"http://ssapi.shipstation.com\"",
+        );
+        assert_eq!(invalid_key(parse(&text)), "upstream.v1");
+        let local = MINIMAL.replace("[upstream]", "[upstream]\nv1 = \"http://127.0.0.1:8500\"");
+        assert!(parse(&local).is_ok());
+    }
+
+    #[test]
+    fn unknown_key_names_the_key() {
+        let text = MINIMAL.replace("[upstream]", "[upstream]\nrequest_timout = \"5s\"");
+        let error = parse(&text).expect_err("unknown key");
+        assert!(error.to_string().contains("request_timout"), "{error}");
+    }
+
+    #[test]
+    fn bad_mode_and_duration_rejected() {
+        let mode = MINIMAL.replace(
+            "bind = \"127.0.0.1:8443\"",
+            "bind = \"127.0.0.1:8443\"\nmode = \"mirrored\"",
+        );
+        assert!(parse(&mode)
+            .expect_err("bad mode")
+            .to_string()
+            .contains("mirrored"));
+        let duration = MINIMAL.replace("[upstream]", "[upstream]\nconnect_timeout = \"five\"");
+        assert!(parse(&duration).is_err());
+    }
+
+    #[test]
+    fn byte_sizes_parse() {
+        assert_eq!(parse_byte_size("1024"), Ok(1024));
+        assert_eq!(parse_byte_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_byte_size("2 kB"), Ok(2000));
+        assert!(parse_byte_size("12 parsecs").is_err());
+        assert!(parse_byte_size("MiB").is_err());
+    }
+
+    #[test]
+    fn no_listener_rejected() {
+        let text = "[upstream]\n";
+        assert_eq!(invalid_key(parse(text)), "listener");
+    }
+}

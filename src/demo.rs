@@ -18,7 +18,11 @@ use crate::stores::{StoreId, StorePair};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Runs the sandbox alone until Ctrl-C.
-pub async fn run_sandbox(bind: SocketAddr, tls_files: Option<(PathBuf, PathBuf)>, rate_limit: u32) -> Result<(), BoxError> {
+pub async fn run_sandbox(
+    bind: SocketAddr,
+    tls_files: Option<(PathBuf, PathBuf)>,
+    rate_limit: u32,
+) -> Result<(), BoxError> {
     let tls = match &tls_files {
         Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
         None => None,
@@ -28,19 +32,24 @@ pub async fn run_sandbox(bind: SocketAddr, tls_files: Option<(PathBuf, PathBuf)>
         ..SandboxOptions::default()
     };
     let sandbox = Sandbox::new(options.clone())?;
-    let listener = TcpListener::bind(bind)
-        .await
-        .map_err(|error| format!("cannot bind the sandbox to {bind}: {error}; pick another address with --bind"))?;
+    let listener = TcpListener::bind(bind).await.map_err(|error| {
+        format!("cannot bind the sandbox to {bind}: {error}; pick another address with --bind")
+    })?;
     let address = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("ShipStation sandbox on {scheme}://{address}");
-    println!("  credentials: {}:{} (HTTP Basic)", options.api_key, options.api_secret);
+    println!(
+        "  credentials: {}:{} (HTTP Basic)",
+        options.api_key, options.api_secret
+    );
     println!(
         "  stores: legacy Miva {} (inactive), Miva Connect {}, manual {}",
         options.legacy_store_id, options.connect_store_id, options.manual_store_id
     );
     println!("Ctrl-C stops it.");
-    sandbox.serve(listener, tls, crate::signals::shutdown()).await;
+    sandbox
+        .serve(listener, tls, crate::signals::shutdown())
+        .await;
     Ok(())
 }
 
@@ -48,7 +57,9 @@ pub async fn run_sandbox(bind: SocketAddr, tls_files: Option<(PathBuf, PathBuf)>
 /// proxy on `bind`, a few translated calls, then serving until Ctrl-C.
 pub async fn run(bind: SocketAddr) -> Result<(), BoxError> {
     // Certificates, shared by the sandbox and the proxy.
-    let folder = tempfile::Builder::new().prefix("storebridge-demo-").tempdir()?;
+    let folder = tempfile::Builder::new()
+        .prefix("storebridge-demo-")
+        .tempdir()?;
     let certs = crate::certs::write_dev_certs(folder.path(), &[])?;
     let server_tls = crate::tls::server_config(&certs.server_cert, &certs.server_key)?;
 
@@ -58,17 +69,25 @@ pub async fn run(bind: SocketAddr) -> Result<(), BoxError> {
     let sandbox_listener = TcpListener::bind("127.0.0.1:0").await?;
     let sandbox_address = sandbox_listener.local_addr()?;
     let (stop_sender, stop_receiver) = tokio::sync::watch::channel(false);
-    let sandbox_task = tokio::spawn(sandbox.clone().serve(sandbox_listener, Some(server_tls), wait_for(stop_receiver.clone())));
+    let sandbox_task = tokio::spawn(sandbox.clone().serve(
+        sandbox_listener,
+        Some(server_tls),
+        wait_for(stop_receiver.clone()),
+    ));
 
     // The proxy, mirroring legacy store IDs.
     let config = demo_config(bind, &certs, sandbox_address, &options);
-    let bound = crate::server::bind(&config)
-        .await
-        .map_err(|error| format!("{error}; is another demo running? pick another address with --bind"))?;
+    let bound = crate::server::bind(&config).await.map_err(|error| {
+        format!("{error}; is another demo running? pick another address with --bind")
+    })?;
+    let proxy_address = match bound.first().map(TcpListener::local_addr) {
+        Some(Ok(address)) => address,
+        _ => bind,
+    };
     let proxy_task = tokio::spawn(crate::server::run(config, bound, wait_for(stop_receiver)));
 
     // Walk through a few calls.
-    let base = format!("https://{bind}");
+    let base = format!("https://{proxy_address}");
     let client = DemoClient::new(&certs.ca_cert, sandbox.basic_auth_header())?;
     show_calls(&client, &sandbox, &base, &options).await?;
     print_try_it(&base, &certs.ca_cert, &options);
@@ -116,14 +135,25 @@ fn demo_config(
     }
 }
 
-async fn show_calls(client: &DemoClient, sandbox: &Sandbox, base: &str, options: &SandboxOptions) -> Result<(), BoxError> {
+async fn show_calls(
+    client: &DemoClient,
+    sandbox: &Sandbox,
+    base: &str,
+    options: &SandboxOptions,
+) -> Result<(), BoxError> {
     let legacy = options.legacy_store_id;
     let connect = options.connect_store_id;
-    println!("storebridge demo: legacy Miva store {legacy} is mapped to Miva Connect store {connect}.");
+    println!(
+        "storebridge demo: legacy Miva store {legacy} is mapped to Miva Connect store {connect}."
+    );
     println!("The client below only knows {legacy}; the sandbox (standing in for ShipStation) only sees {connect}.\n");
 
     let calls: [(Method, String, Option<String>); 3] = [
-        (Method::GET, format!("/orders?storeId={legacy}&pageSize=2"), None),
+        (
+            Method::GET,
+            format!("/orders?storeId={legacy}&pageSize=2"),
+            None,
+        ),
         (Method::GET, format!("/stores/{legacy}"), None),
         (
             Method::POST,
@@ -135,7 +165,9 @@ async fn show_calls(client: &DemoClient, sandbox: &Sandbox, base: &str, options:
     ];
     for (method, path, body) in calls {
         sandbox.clear_requests();
-        let (status, response) = client.call(method.clone(), &format!("{base}{path}"), body.clone()).await?;
+        let (status, response) = client
+            .call(method.clone(), &format!("{base}{path}"), body.clone())
+            .await?;
         println!("client  -> {method} {path}");
         if let Some(body) = &body {
             println!("           body: {}", excerpt(body, &["storeId"]));
@@ -143,7 +175,10 @@ async fn show_calls(client: &DemoClient, sandbox: &Sandbox, base: &str, options:
         for seen in sandbox.requests() {
             println!("sandbox <- {} {}", seen.method, seen.path_and_query);
             if !seen.body.is_empty() {
-                println!("           body: {}", excerpt(&String::from_utf8_lossy(&seen.body), &["storeId"]));
+                println!(
+                    "           body: {}",
+                    excerpt(&String::from_utf8_lossy(&seen.body), &["storeId"])
+                );
             }
         }
         println!(
@@ -189,7 +224,10 @@ fn print_try_it(base: &str, ca: &std::path::Path, options: &SandboxOptions) {
 
 /// A small HTTPS client trusting the demo CA.
 struct DemoClient {
-    client: Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>>,
+    client: Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
     authorization: String,
 }
 
@@ -207,7 +245,12 @@ impl DemoClient {
         })
     }
 
-    async fn call(&self, method: Method, url: &str, body: Option<String>) -> Result<(u16, String), BoxError> {
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<String>,
+    ) -> Result<(u16, String), BoxError> {
         let mut request = Request::builder()
             .method(method)
             .uri(url)
@@ -222,4 +265,3 @@ impl DemoClient {
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
-

@@ -11,7 +11,11 @@ use storebridge::config::Config;
 use storebridge::error::ErrorChain;
 
 #[derive(Parser)]
-#[command(name = "storebridge", version, about = "TLS reverse proxy that keeps ShipStation clients working across the Miva to Miva Connect migration")]
+#[command(
+    name = "storebridge",
+    version,
+    about = "TLS reverse proxy that keeps ShipStation clients working across the Miva to Miva Connect migration"
+)]
 struct Cli {
     /// Log output format.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty, global = true)]
@@ -88,7 +92,10 @@ fn main() -> ExitCode {
     };
     storebridge::logging::init(matches!(cli.log_format, LogFormat::Json), default_level);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -128,7 +135,10 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + 
             println!("wrote {}", paths.ca_cert.display());
             println!("wrote {}", paths.server_cert.display());
             println!("wrote {}", paths.server_key.display());
-            println!("clients must trust {} (curl --cacert, NODE_EXTRA_CA_CERTS)", paths.ca_cert.display());
+            println!(
+                "clients must trust {} (curl --cacert, NODE_EXTRA_CA_CERTS)",
+                paths.ca_cert.display()
+            );
         }
         Command::Sandbox {
             bind,

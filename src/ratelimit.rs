@@ -51,8 +51,11 @@ pub struct RateLimitTracker {
 impl RateLimitTracker {
     /// Records the headers of an upstream response; responses without them change nothing.
     pub fn observe(&self, headers: &HeaderMap) {
-        let number = |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
-        let (Some(limit), Some(remaining), Some(reset)) = (number(LIMIT), number(REMAINING), number(RESET)) else {
+        let number =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        let (Some(limit), Some(remaining), Some(reset)) =
+            (number(LIMIT), number(REMAINING), number(RESET))
+        else {
             return;
         };
         let observed = Observed {

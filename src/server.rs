@@ -117,7 +117,8 @@ pub async fn run(
 pub fn check_files(config: &Config) -> Result<(), StartError> {
     for (index, listener) in config.listeners.iter().enumerate() {
         if let Some(files) = &listener.tls {
-            crate::tls::server_config(&files.cert, &files.key).map_err(|source| StartError::Tls { index, source })?;
+            crate::tls::server_config(&files.cert, &files.key)
+                .map_err(|source| StartError::Tls { index, source })?;
         }
     }
     Upstream::new(&config.upstream)?;

@@ -128,7 +128,8 @@ impl Upstream {
 
     /// The upstream URI for a client's path and query.
     pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
-        let mut path_and_query = String::with_capacity(self.target.base_path.len() + path.len() + 1);
+        let mut path_and_query =
+            String::with_capacity(self.target.base_path.len() + path.len() + 1);
         path_and_query.push_str(&self.target.base_path);
         path_and_query.push_str(path);
         if let Some(query) = query {
@@ -163,7 +164,8 @@ impl Upstream {
             *request.uri_mut() = uri.clone();
             *request.headers_mut() = headers.clone();
 
-            let outcome = tokio::time::timeout(self.request_timeout, self.client.request(request)).await;
+            let outcome =
+                tokio::time::timeout(self.request_timeout, self.client.request(request)).await;
             let error = match outcome {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => error,

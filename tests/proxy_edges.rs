@@ -13,10 +13,24 @@ fn assert_own_error(reply: &Reply, status: u16, code: &str) {
     assert_eq!(reply.status, status, "{}", reply.text());
     let body = reply.json();
     assert_eq!(body["code"], code, "{}", reply.text());
-    assert!(body["message"].as_str().is_some_and(|m| m.len() > 20), "{}", reply.text());
-    for name in ["x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"] {
-        let value = reply.headers.get(name).unwrap_or_else(|| panic!("{name} missing"));
-        assert!(value.to_str().expect("ascii").parse::<u64>().is_ok(), "{name}: {value:?}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.len() > 20),
+        "{}",
+        reply.text()
+    );
+    for name in [
+        "x-rate-limit-limit",
+        "x-rate-limit-remaining",
+        "x-rate-limit-reset",
+    ] {
+        let value = reply
+            .headers
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert!(
+            value.to_str().expect("ascii").parse::<u64>().is_ok(),
+            "{name}: {value:?}"
+        );
     }
 }
 
@@ -33,9 +47,20 @@ async fn gzip_response_rewritten_and_reencoded() {
         )
         .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.headers.get("content-encoding").expect("encoded"), "gzip");
-    let length: usize = reply.headers["content-length"].to_str().expect("ascii").parse().expect("number");
-    assert_eq!(length, reply.body.len(), "Content-Length matches the re-encoded body");
+    assert_eq!(
+        reply.headers.get("content-encoding").expect("encoded"),
+        "gzip"
+    );
+    let length: usize = reply.headers["content-length"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("number");
+    assert_eq!(
+        length,
+        reply.body.len(),
+        "Content-Length matches the re-encoded body"
+    );
     let plain: serde_json::Value = serde_json::from_slice(&gunzip(&reply.body)).expect("json");
     assert_eq!(plain["storeId"], LEGACY);
 }
@@ -55,7 +80,10 @@ async fn gzip_request_body_rewritten() {
             Method::POST,
             &format!("{}/stores/refreshstore", harness.mirror_url),
             Some(Bytes::from(compressed)),
-            &[("content-type", "application/json"), ("content-encoding", "gzip")],
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
@@ -81,7 +109,10 @@ async fn headers_pass_through() {
         .await;
     assert_eq!(reply.status, 200);
     let seen = harness.take_requests();
-    assert!(seen[0].authorized, "Authorization reached the sandbox unchanged");
+    assert!(
+        seen[0].authorized,
+        "Authorization reached the sandbox unchanged"
+    );
     let header = |name: &str| {
         seen[0]
             .headers
@@ -90,37 +121,75 @@ async fn headers_pass_through() {
             .map(|(_, v)| v.clone())
     };
     assert_eq!(header("x-partner").as_deref(), Some("partner-key-1"));
-    assert!(header("via").is_some_and(|v| v.contains("storebridge")), "{:?}", header("via"));
+    assert!(
+        header("via").is_some_and(|v| v.contains("storebridge")),
+        "{:?}",
+        header("via")
+    );
     let sandbox_host = harness.sandbox_url.trim_start_matches("https://");
     assert_eq!(header("host").as_deref(), Some(sandbox_host));
-    for name in ["x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"] {
+    for name in [
+        "x-rate-limit-limit",
+        "x-rate-limit-remaining",
+        "x-rate-limit-reset",
+    ] {
         assert!(reply.headers.contains_key(name), "{name} passed back");
     }
-    assert!(reply.headers["via"].to_str().expect("ascii").contains("storebridge"));
+    assert!(reply.headers["via"]
+        .to_str()
+        .expect("ascii")
+        .contains("storebridge"));
 }
 
 #[tokio::test]
 async fn upstream_401_passes_unchanged() {
     let harness = Harness::start().await;
     let client = common::TestClient::new(&harness.ca_file, "Basic d3Jvbmc6d3Jvbmc=".to_owned());
-    let through = client.send(Method::GET, &format!("{}/stores", harness.mirror_url), None, &[]).await;
-    let direct = client.send(Method::GET, &format!("{}/stores", harness.sandbox_url), None, &[]).await;
+    let through = client
+        .send(
+            Method::GET,
+            &format!("{}/stores", harness.mirror_url),
+            None,
+            &[],
+        )
+        .await;
+    let direct = client
+        .send(
+            Method::GET,
+            &format!("{}/stores", harness.sandbox_url),
+            None,
+            &[],
+        )
+        .await;
     assert_eq!(through.status, 401);
     assert_eq!(through.body, direct.body);
-    assert_eq!(through.headers.get("www-authenticate"), direct.headers.get("www-authenticate"));
+    assert_eq!(
+        through.headers.get("www-authenticate"),
+        direct.headers.get("www-authenticate")
+    );
 }
 
 #[tokio::test]
 async fn upstream_400_body_unchanged() {
     let harness = Harness::start().await;
     let bad = format!(r#"{{"orderKey":"no-number","advancedOptions":{{"storeId":{LEGACY}}}}}"#);
-    let through = harness.post(Mode::Mirror, "/orders/createorder", &bad).await;
+    let through = harness
+        .post(Mode::Mirror, "/orders/createorder", &bad)
+        .await;
     let direct = harness
-        .direct(Method::POST, "/orders/createorder", Some(&bad.replace(&LEGACY.to_string(), &CONNECT.to_string())))
+        .direct(
+            Method::POST,
+            "/orders/createorder",
+            Some(&bad.replace(&LEGACY.to_string(), &CONNECT.to_string())),
+        )
         .await;
     assert_eq!(through.status, 400, "{}", through.text());
     assert_eq!(through.body, direct.body);
-    assert!(through.json().get("Message").is_some(), "ASP.NET error body: {}", through.text());
+    assert!(
+        through.json().get("Message").is_some(),
+        "ASP.NET error body: {}",
+        through.text()
+    );
 }
 
 #[tokio::test]
@@ -128,10 +197,17 @@ async fn lenient_json_with_legacy_id_rejected() {
     let harness = Harness::start().await;
     harness.take_requests();
     let reply = harness
-        .post(Mode::Mirror, "/stores/refreshstore", &format!("{{storeId: {LEGACY}, }}"))
+        .post(
+            Mode::Mirror,
+            "/stores/refreshstore",
+            &format!("{{storeId: {LEGACY}, }}"),
+        )
         .await;
     assert_own_error(&reply, 400, "untranslatable_body");
-    assert!(harness.take_requests().is_empty(), "nothing reached the sandbox");
+    assert!(
+        harness.take_requests().is_empty(),
+        "nothing reached the sandbox"
+    );
 }
 
 #[tokio::test]
@@ -154,7 +230,9 @@ async fn oversized_body_gets_413() {
     .await;
     harness.take_requests();
     let body = format!(r#"{{"storeId":{LEGACY},"padding":"{}"}}"#, "x".repeat(2048));
-    let reply = harness.post(Mode::Mirror, "/stores/refreshstore", &body).await;
+    let reply = harness
+        .post(Mode::Mirror, "/stores/refreshstore", &body)
+        .await;
     assert_own_error(&reply, 413, "body_too_large");
     assert!(harness.take_requests().is_empty());
 }
@@ -162,7 +240,9 @@ async fn oversized_body_gets_413() {
 #[tokio::test]
 async fn unreachable_upstream_gets_502() {
     // A port that was just free: nothing listens there once the listener is dropped.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = closed.local_addr().expect("address");
     drop(closed);
     let harness = Harness::start_with(HarnessOptions {
@@ -172,14 +252,18 @@ async fn unreachable_upstream_gets_502() {
     .await;
     let reply = harness.get(Mode::Mirror, "/stores").await;
     assert_own_error(&reply, 502, "upstream_unreachable");
-    let reply = harness.post(Mode::Mirror, "/orders/createlabelfororder", "{}").await;
+    let reply = harness
+        .post(Mode::Mirror, "/orders/createlabelfororder", "{}")
+        .await;
     assert_own_error(&reply, 502, "upstream_unreachable");
 }
 
 #[tokio::test]
 async fn silent_upstream_gets_504() {
     // Accepts connections and never answers.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = silent.local_addr().expect("address");
     let (held_sender, mut held) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -217,7 +301,10 @@ async fn http2_client_through_alpn() {
     let response = client.request(request).await.expect("response");
     assert_eq!(response.version(), http::Version::HTTP_2);
     assert_eq!(response.status(), 200);
-    let body = http_body_util::BodyExt::collect(response.into_body()).await.expect("body").to_bytes();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
     let store: serde_json::Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(store["storeId"], LEGACY);
 }
@@ -237,7 +324,9 @@ async fn chunked_request_body_rewritten() {
         .build::<_, StreamBody<tokio_stream_shim::Chunks>>(connector);
     let chunks: Vec<Chunk> = vec![
         Ok(hyper::body::Frame::data(Bytes::from_static(b"{\"stor"))),
-        Ok(hyper::body::Frame::data(Bytes::from(format!("eId\":{LEGACY}}}")))),
+        Ok(hyper::body::Frame::data(Bytes::from(format!(
+            "eId\":{LEGACY}}}"
+        )))),
     ];
     let request = http::Request::post(format!("{}/stores/refreshstore", harness.mirror_url))
         .header("authorization", &harness.client.authorization)
@@ -248,7 +337,10 @@ async fn chunked_request_body_rewritten() {
     let response = client.request(request).await.expect("response");
     assert_eq!(response.status(), 200);
     let seen = harness.take_requests();
-    assert_eq!(String::from_utf8_lossy(&seen[0].body), format!("{{\"storeId\":{CONNECT}}}"));
+    assert_eq!(
+        String::from_utf8_lossy(&seen[0].body),
+        format!("{{\"storeId\":{CONNECT}}}")
+    );
 }
 
 /// A stream over a list of frames, so the client sends a body without Content-Length.
@@ -274,4 +366,45 @@ mod tokio_stream_shim {
             Poll::Ready(self.0.pop_front())
         }
     }
+}
+
+#[tokio::test]
+async fn slow_clients_are_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let harness = Harness::start_with(HarnessOptions {
+        header_read_timeout: Duration::from_millis(200),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let address = harness.mirror_url.trim_start_matches("https://").to_owned();
+
+    // A client that never starts the TLS handshake.
+    let mut silent = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(20), silent.read(&mut buffer))
+        .await
+        .expect("the proxy closed the connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+
+    // A client that completes the handshake, then sends half a request head.
+    let tls = storebridge::tls::client_config(Some(&harness.ca_file)).expect("tls");
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls));
+    let tcp = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let mut stream = connector.connect(name, tcp).await.expect("handshake");
+    stream
+        .write_all(b"GET /stores HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut received))
+        .await
+        .expect("the proxy closed the connection");
+    assert!(closed.is_ok() || !received.is_empty(), "{closed:?}");
+    let text = String::from_utf8_lossy(&received);
+    assert!(!text.contains("200 OK"), "{text}");
 }

@@ -15,7 +15,9 @@ pub type ResponseBody = BoxBody<Bytes, BoxError>;
 
 /// Wraps bytes as a [`ResponseBody`].
 pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Why a body could not be read whole.
@@ -101,7 +103,9 @@ pub fn decode(coding: Coding, data: &[u8], limit: u64) -> Result<Vec<u8>, Decode
 
 /// HTTP `deflate` means zlib-wrapped data, but some servers send raw deflate; accept both.
 fn decode_deflate(data: &[u8], read_limit: u64, output: &mut Vec<u8>) -> std::io::Result<usize> {
-    let zlib = flate2::read::ZlibDecoder::new(data).take(read_limit).read_to_end(output);
+    let zlib = flate2::read::ZlibDecoder::new(data)
+        .take(read_limit)
+        .read_to_end(output);
     if zlib.is_ok() {
         return zlib;
     }
@@ -122,12 +126,14 @@ pub enum DecodeError {
 pub fn encode(coding: Coding, data: &[u8]) -> std::io::Result<Vec<u8>> {
     match coding {
         Coding::Gzip => {
-            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             encoder.write_all(data)?;
             encoder.finish()
         }
         Coding::Deflate => {
-            let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
             encoder.write_all(data)?;
             encoder.finish()
         }
@@ -161,12 +167,18 @@ mod tests {
     fn decode_stops_at_limit() {
         let data = vec![b'a'; 10_000];
         let encoded = encode(Coding::Gzip, &data).expect("encode");
-        assert!(matches!(decode(Coding::Gzip, &encoded, 9_999), Err(DecodeError::TooLarge)));
+        assert!(matches!(
+            decode(Coding::Gzip, &encoded, 9_999),
+            Err(DecodeError::TooLarge)
+        ));
         assert!(decode(Coding::Gzip, &encoded, 10_000).is_ok());
     }
 
     #[test]
     fn decode_rejects_garbage() {
-        assert!(matches!(decode(Coding::Gzip, b"not gzip", 100), Err(DecodeError::Invalid(_))));
+        assert!(matches!(
+            decode(Coding::Gzip, b"not gzip", 100),
+            Err(DecodeError::Invalid(_))
+        ));
     }
 }

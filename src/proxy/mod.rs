@@ -72,7 +72,10 @@ impl Proxy {
         response
     }
 
-    async fn forward(&self, request: Request<Incoming>) -> Result<(Response<ResponseBody>, usize), ProxyError> {
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+    ) -> Result<(Response<ResponseBody>, usize), ProxyError> {
         let shared = &self.shared;
         let map = shared.stores.load_full();
         let route = Route::classify(request.method(), request.uri().path());
@@ -101,8 +104,15 @@ impl Proxy {
             headers.insert(http::header::HOST, host);
         }
         headers.remove(http::header::CONTENT_LENGTH);
-        if !translated.body.is_empty() || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH) {
-            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(translated.body.len()));
+        // The body is already read whole, so upstream has nothing to wait for.
+        headers.remove(http::header::EXPECT);
+        if !translated.body.is_empty()
+            || matches!(parts.method, Method::POST | Method::PUT | Method::PATCH)
+        {
+            headers.insert(
+                http::header::CONTENT_LENGTH,
+                HeaderValue::from(translated.body.len()),
+            );
         }
 
         // Forward, then translate the answer.
@@ -118,7 +128,8 @@ impl Proxy {
             max_body: shared.max_body,
             body_timeout: shared.upstream.request_timeout(),
         };
-        let (response, response_rewrites) = response::translate(upstream_response, &context).await?;
+        let (response, response_rewrites) =
+            response::translate(upstream_response, &context).await?;
         Ok((response, translated.rewrites + response_rewrites))
     }
 }

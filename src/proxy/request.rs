@@ -43,7 +43,8 @@ pub fn translate(
     }
 
     if route == Route::StoreById {
-        if let Some(path) = rewrite::rewrite_store_path(&translated.path, map, Direction::ToConnect) {
+        if let Some(path) = rewrite::rewrite_store_path(&translated.path, map, Direction::ToConnect)
+        {
             translated.path = path;
             translated.rewrites += 1;
         }
@@ -73,7 +74,10 @@ fn carries_json(headers: &HeaderMap, body: &[u8]) -> bool {
     if headers.contains_key(http::header::CONTENT_ENCODING) {
         return true;
     }
-    matches!(body.iter().find(|b| !b.is_ascii_whitespace()), Some(b'{' | b'['))
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
 }
 
 /// Rewrites a JSON request body, decoding and re-encoding its content coding. Returns the
@@ -90,7 +94,12 @@ fn translate_body(
         Some(coding) => decode_request(coding, raw, max_body)?.into(),
     };
 
-    let result = match rewrite::rewrite_json(&decoded, map, Direction::ToConnect, JsonOptions::default()) {
+    let result = match rewrite::rewrite_json(
+        &decoded,
+        map,
+        Direction::ToConnect,
+        JsonOptions::default(),
+    ) {
         Ok(result) => result,
         Err(malformed) => {
             // ShipStation's parser accepts some lenient forms. Such a body goes through
@@ -108,9 +117,11 @@ fn translate_body(
     };
     let encoded = match coding {
         None => Bytes::from(rewritten),
-        Some(coding) => Bytes::from(body::encode(coding, &rewritten).map_err(|source| ProxyError::RequestEncoding {
-            encoding: coding.name(),
-            source,
+        Some(coding) => Bytes::from(body::encode(coding, &rewritten).map_err(|source| {
+            ProxyError::RequestEncoding {
+                encoding: coding.name(),
+                source,
+            }
         })?),
     };
     Ok((Some(encoded), result.count))

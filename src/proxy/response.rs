@@ -43,7 +43,12 @@ pub async fn translate(
         return Ok((Response::from_parts(parts, streamed), 0));
     }
 
-    let raw = match tokio::time::timeout(context.body_timeout, body::read_limited(body, context.max_body)).await {
+    let raw = match tokio::time::timeout(
+        context.body_timeout,
+        body::read_limited(body, context.max_body),
+    )
+    .await
+    {
         Ok(Ok(raw)) => raw,
         Ok(Err(ReadError::TooLarge)) => {
             return Err(ProxyError::UpstreamBodyTooLarge {
@@ -97,18 +102,27 @@ pub async fn translate(
 
     let encoded = match coding {
         None => rewritten,
-        Some(coding) => body::encode(coding, &rewritten).map_err(|source| ProxyError::UpstreamEncoding {
-            encoding: coding.name(),
-            source,
-        })?,
+        Some(coding) => {
+            body::encode(coding, &rewritten).map_err(|source| ProxyError::UpstreamEncoding {
+                encoding: coding.name(),
+                source,
+            })?
+        }
     };
-    parts
-        .headers
-        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(encoded.len()));
-    Ok((Response::from_parts(parts, body::full(Bytes::from(encoded))), result.count))
+    parts.headers.insert(
+        http::header::CONTENT_LENGTH,
+        HeaderValue::from(encoded.len()),
+    );
+    Ok((
+        Response::from_parts(parts, body::full(Bytes::from(encoded))),
+        result.count,
+    ))
 }
 
-fn rewrite_for_route(decoded: &[u8], context: &ResponseContext<'_>) -> Result<JsonRewrite, MalformedJson> {
+fn rewrite_for_route(
+    decoded: &[u8],
+    context: &ResponseContext<'_>,
+) -> Result<JsonRewrite, MalformedJson> {
     match context.route {
         Route::StoreList => rewrite::merge_store_list(decoded, context.map),
         Route::RefreshStore => rewrite::rewrite_json(

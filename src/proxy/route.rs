@@ -32,11 +32,16 @@ impl Route {
         }
         match second {
             None if method == Method::GET => Route::StoreList,
-            Some(name) if name.eq_ignore_ascii_case("deactivate") || name.eq_ignore_ascii_case("reactivate") => {
+            Some(name)
+                if name.eq_ignore_ascii_case("deactivate")
+                    || name.eq_ignore_ascii_case("reactivate") =>
+            {
                 Route::StoreActivation
             }
             Some(name) if name.eq_ignore_ascii_case("refreshstore") => Route::RefreshStore,
-            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => Route::StoreById,
+            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+                Route::StoreById
+            }
             _ => Route::Other,
         }
     }
@@ -77,19 +82,43 @@ mod tests {
         assert_eq!(Route::classify(&Method::GET, "/stores"), Route::StoreList);
         assert_eq!(Route::classify(&Method::GET, "/Stores/"), Route::StoreList);
         assert_eq!(Route::classify(&Method::POST, "/stores"), Route::Other);
-        assert_eq!(Route::classify(&Method::GET, "/stores/12345"), Route::StoreById);
-        assert_eq!(Route::classify(&Method::PUT, "/stores/12345"), Route::StoreById);
-        assert_eq!(Route::classify(&Method::POST, "/stores/deactivate"), Route::StoreActivation);
-        assert_eq!(Route::classify(&Method::POST, "/STORES/Reactivate"), Route::StoreActivation);
-        assert_eq!(Route::classify(&Method::POST, "/stores/refreshstore"), Route::RefreshStore);
-        assert_eq!(Route::classify(&Method::GET, "/stores/getrefreshstatus"), Route::Other);
+        assert_eq!(
+            Route::classify(&Method::GET, "/stores/12345"),
+            Route::StoreById
+        );
+        assert_eq!(
+            Route::classify(&Method::PUT, "/stores/12345"),
+            Route::StoreById
+        );
+        assert_eq!(
+            Route::classify(&Method::POST, "/stores/deactivate"),
+            Route::StoreActivation
+        );
+        assert_eq!(
+            Route::classify(&Method::POST, "/STORES/Reactivate"),
+            Route::StoreActivation
+        );
+        assert_eq!(
+            Route::classify(&Method::POST, "/stores/refreshstore"),
+            Route::RefreshStore
+        );
+        assert_eq!(
+            Route::classify(&Method::GET, "/stores/getrefreshstatus"),
+            Route::Other
+        );
         assert_eq!(Route::classify(&Method::GET, "/orders"), Route::Other);
-        assert_eq!(Route::classify(&Method::GET, "/stores/12345/extra"), Route::Other);
+        assert_eq!(
+            Route::classify(&Method::GET, "/stores/12345/extra"),
+            Route::Other
+        );
     }
 
     #[test]
     fn template_hides_ids() {
         assert_eq!(template("/orders/98765"), "/orders/{id}");
-        assert_eq!(template("/stores/getrefreshstatus"), "/stores/getrefreshstatus");
+        assert_eq!(
+            template("/stores/getrefreshstatus"),
+            "/stores/getrefreshstatus"
+        );
     }
 }

@@ -17,8 +17,17 @@ pub struct MalformedJson {
     pub offset: usize,
     pub reason: &'static str,
 }
-pub fn rewrite_json(_: &[u8], _: &StoreMap, _: Direction, _: JsonOptions) -> Result<JsonRewrite, MalformedJson> {
-    Ok(JsonRewrite { body: None, count: 0, skipped_urls: 0 })
+pub fn rewrite_json(
+    _: &[u8],
+    _: &StoreMap,
+    _: Direction,
+    _: JsonOptions,
+) -> Result<JsonRewrite, MalformedJson> {
+    Ok(JsonRewrite {
+        body: None,
+        count: 0,
+        skipped_urls: 0,
+    })
 }
 pub fn rewrite_query(_: &str, _: &StoreMap, _: Direction) -> Option<(String, usize)> {
     None
@@ -27,7 +36,11 @@ pub fn rewrite_store_path(_: &str, _: &StoreMap, _: Direction) -> Option<String>
     None
 }
 pub fn merge_store_list(_: &[u8], _: &StoreMap) -> Result<JsonRewrite, MalformedJson> {
-    Ok(JsonRewrite { body: None, count: 0, skipped_urls: 0 })
+    Ok(JsonRewrite {
+        body: None,
+        count: 0,
+        skipped_urls: 0,
+    })
 }
 pub fn might_carry_store_id(_: &[u8], _: &StoreMap) -> bool {
     false

@@ -37,7 +37,8 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| panic!("response is not JSON ({error}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("response is not JSON ({error}): {}", self.text()))
     }
 }
 
@@ -47,6 +48,7 @@ pub struct HarnessOptions {
     /// Upstream base URL; the sandbox when `None`.
     pub upstream: Option<String>,
     pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
 }
 
 impl Default for HarnessOptions {
@@ -55,6 +57,7 @@ impl Default for HarnessOptions {
             max_body: LimitsConfig::default().max_body,
             upstream: None,
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -77,8 +80,10 @@ impl Harness {
 
     pub async fn start_with(options: HarnessOptions) -> Self {
         let folder = tempfile::tempdir().expect("temporary folder");
-        let certs = storebridge::certs::write_dev_certs(folder.path(), &[]).expect("dev certificates");
-        let server_tls = storebridge::tls::server_config(&certs.server_cert, &certs.server_key).expect("server TLS");
+        let certs =
+            storebridge::certs::write_dev_certs(folder.path(), &[]).expect("dev certificates");
+        let server_tls = storebridge::tls::server_config(&certs.server_cert, &certs.server_key)
+            .expect("server TLS");
         let (stop, stop_receiver) = watch::channel(false);
 
         let sandbox_options = SandboxOptions {
@@ -86,9 +91,15 @@ impl Harness {
             ..SandboxOptions::default()
         };
         let sandbox = Sandbox::new(sandbox_options).expect("sandbox");
-        let sandbox_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind sandbox");
+        let sandbox_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sandbox");
         let sandbox_address = sandbox_listener.local_addr().expect("sandbox address");
-        tokio::spawn(sandbox.clone().serve(sandbox_listener, Some(server_tls), stopped(stop_receiver.clone())));
+        tokio::spawn(sandbox.clone().serve(
+            sandbox_listener,
+            Some(server_tls),
+            stopped(stop_receiver.clone()),
+        ));
         let sandbox_url = format!("https://{sandbox_address}");
 
         let listener = |mode| ListenerConfig {
@@ -99,13 +110,16 @@ impl Harness {
                 key: certs.server_key.clone(),
             }),
             dangerous_plaintext: false,
-            header_read_timeout: Duration::from_secs(10),
+            header_read_timeout: options.header_read_timeout,
             idle_timeout: Duration::from_secs(90),
         };
         let config = Config {
             listeners: vec![listener(Mode::Mirror), listener(Mode::Translate)],
             upstream: UpstreamConfig {
-                v1: options.upstream.clone().unwrap_or_else(|| sandbox_url.clone()),
+                v1: options
+                    .upstream
+                    .clone()
+                    .unwrap_or_else(|| sandbox_url.clone()),
                 ca_file: Some(certs.ca_cert.clone()),
                 connect_timeout: Duration::from_secs(5),
                 request_timeout: options.request_timeout,
@@ -119,9 +133,18 @@ impl Harness {
             },
         };
         config.validate().expect("valid config");
-        let bound = storebridge::server::bind(&config).await.expect("bind proxy");
-        let addresses: Vec<SocketAddr> = bound.iter().map(|l| l.local_addr().expect("address")).collect();
-        tokio::spawn(storebridge::server::run(config, bound, stopped(stop_receiver)));
+        let bound = storebridge::server::bind(&config)
+            .await
+            .expect("bind proxy");
+        let addresses: Vec<SocketAddr> = bound
+            .iter()
+            .map(|l| l.local_addr().expect("address"))
+            .collect();
+        tokio::spawn(storebridge::server::run(
+            config,
+            bound,
+            stopped(stop_receiver),
+        ));
 
         let client = TestClient::new(&certs.ca_cert, sandbox.basic_auth_header());
         Harness {
@@ -144,7 +167,9 @@ impl Harness {
     }
 
     pub async fn get(&self, mode: Mode, path: &str) -> Reply {
-        self.client.send(Method::GET, &format!("{}{path}", self.url(mode)), None, &[]).await
+        self.client
+            .send(Method::GET, &format!("{}{path}", self.url(mode)), None, &[])
+            .await
     }
 
     pub async fn post(&self, mode: Mode, path: &str, body: &str) -> Reply {
@@ -166,7 +191,12 @@ impl Harness {
             &[]
         };
         self.client
-            .send(method, &format!("{}{path}", self.sandbox_url), body.map(|b| Bytes::from(b.to_owned())), headers)
+            .send(
+                method,
+                &format!("{}{path}", self.sandbox_url),
+                body.map(|b| Bytes::from(b.to_owned())),
+                headers,
+            )
             .await
     }
 
@@ -208,13 +238,21 @@ impl TestClient {
         }
     }
 
-    pub async fn send(&self, method: Method, url: &str, body: Option<Bytes>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Bytes>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = Request::builder().method(method).uri(url);
         request = request.header("authorization", &self.authorization);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let request = request.body(Full::new(body.unwrap_or_default())).expect("request");
+        let request = request
+            .body(Full::new(body.unwrap_or_default()))
+            .expect("request");
         let response = self.client.request(request).await.expect("response");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
@@ -230,6 +268,8 @@ impl TestClient {
 pub fn gunzip(data: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(data).read_to_end(&mut out).expect("gzip body");
+    flate2::read::GzDecoder::new(data)
+        .read_to_end(&mut out)
+        .expect("gzip body");
     out
 }
