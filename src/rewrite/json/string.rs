@@ -256,6 +256,37 @@ mod tests {
     }
 
     #[test]
+    fn scan_finds_special_byte_at_every_word_position() {
+        for prefix in 0..20 {
+            let padding = "a".repeat(prefix);
+
+            let quoted = format!("\"{padding}\"{padding}");
+            assert_eq!(scan_string(quoted.as_bytes(), 0).unwrap().end, prefix + 2);
+
+            let escaped = format!("\"{padding}\\n{padding}\"");
+            let token = scan_string(escaped.as_bytes(), 0).unwrap();
+            assert_eq!(token.end, escaped.len());
+            assert!(token.has_escape);
+
+            let control = format!("\"{padding}\u{1f}{padding}\"");
+            assert_eq!(
+                scan_string(control.as_bytes(), 0).unwrap_err().offset,
+                prefix + 1
+            );
+
+            let unicode = format!("\"{padding}é{padding}\"");
+            assert_eq!(
+                scan_string(unicode.as_bytes(), 0).unwrap().end,
+                unicode.len()
+            );
+
+            let mut invalid = format!("\"{padding}é{padding}\"").into_bytes();
+            invalid[prefix + 2] = b'a';
+            assert_eq!(scan_string(&invalid, 0).unwrap_err().offset, prefix + 1);
+        }
+    }
+
+    #[test]
     fn scan_accepts_lone_surrogate_escape() {
         // RFC 8259 grammar allows any \uXXXX, and .NET readers accept lone surrogates too.
         assert!(scan_string(br#""\ud800""#, 0).is_ok());
