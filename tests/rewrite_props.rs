@@ -93,7 +93,7 @@ struct Rendered {
 
 fn text_strategy(chars: BoxedStrategy<char>) -> impl Strategy<Value = Text> {
     (
-        prop::collection::vec(chars, 0..8),
+        prop::collection::vec(chars, 0..20),
         prop::collection::vec(any::<u8>(), 1..8),
     )
         .prop_map(|(chars, escapes)| Text {

@@ -28,7 +28,8 @@ pub const MAX_DEPTH: usize = 512;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct JsonOptions {
     /// Rewrite the `storeId`/`store_id` query parameters inside the string values of
-    /// `resource_url` and `href` keys (any case).
+    /// `resource_url` and `href` keys (any case). A URL string that contains a JSON escape
+    /// is left unchanged and counted in [`JsonRewrite::skipped_urls`].
     pub urls: bool,
     /// Rewrite `Store ID <digits>` in the string value of a top-level `message` key, as in
     /// the `/stores/refreshstore` response.

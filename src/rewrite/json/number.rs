@@ -85,6 +85,9 @@ impl NumberToken {
     /// Returns the value when it is a non-negative integer that fits a `u64`, so `12345`,
     /// `12345.0` and `1.2345e4` all give 12345. `-0` gives `None`, which is harmless
     /// because 0 is never a mapped store ID.
+    ///
+    /// NOTE: a fraction such as `12345.5` is never matched, although a .NET reader that
+    /// converts floats to integers by rounding could bind it to store 12346.
     pub fn integral_value(&self, input: &[u8]) -> Option<u64> {
         if self.negative {
             return None;

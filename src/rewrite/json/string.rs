@@ -33,9 +33,90 @@ impl StringToken {
 }
 
 /// Scans the string whose opening quote is at `start`.
+///
+/// Plain ASCII runs are skipped eight bytes at a time. At the first non-ASCII byte the scan
+/// moves on to [`scan_rest`], which also validates UTF-8.
 pub(super) fn scan_string(input: &[u8], start: usize) -> Result<StringToken, MalformedJson> {
     let mut pos = start + 1;
     let mut has_escape = false;
+    loop {
+        pos = skip_plain_ascii(input, pos);
+        match input.get(pos) {
+            Some(b'"') => {
+                return Ok(StringToken {
+                    start,
+                    end: pos + 1,
+                    has_escape,
+                })
+            }
+            Some(b'\\') => {
+                has_escape = true;
+                pos = skip_escape(input, pos)?;
+            }
+            Some(&byte) if byte < 0x20 => {
+                return Err(MalformedJson::at(
+                    pos,
+                    "control character in string (must be escaped)",
+                ));
+            }
+            Some(_) => return scan_rest(input, start, pos, has_escape),
+            None => return Err(MalformedJson::at(input.len(), "unterminated string")),
+        }
+    }
+}
+
+/// Returns the offset of the first quote, backslash, control character or non-ASCII byte at
+/// or after `pos`, or the input length.
+fn skip_plain_ascii(input: &[u8], mut pos: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Sets the high bit of each zero byte. Borrows can also mark bytes above a zero byte,
+    // but never below one, so the lowest marked byte is always a real match.
+    let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+
+    while let Some(chunk) = input.get(pos..).and_then(|rest| rest.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let quotes = zero_bytes(word ^ (ONES * u64::from(b'"')));
+        let backslashes = zero_bytes(word ^ (ONES * u64::from(b'\\')));
+        let controls = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+        let special = quotes | backslashes | controls | (word & HIGH);
+        if special != 0 {
+            return pos + (special.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    while let Some(&byte) = input.get(pos) {
+        if byte == b'"' || byte == b'\\' || !(0x20..0x80).contains(&byte) {
+            break;
+        }
+        pos += 1;
+    }
+    pos
+}
+
+/// Checks the escape whose backslash is at `pos` and returns the offset after it.
+fn skip_escape(input: &[u8], pos: usize) -> Result<usize, MalformedJson> {
+    match input.get(pos + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(pos + 2),
+        Some(b'u') => {
+            let hex = input.get(pos + 2..pos + 6);
+            if !hex.is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit)) {
+                return Err(MalformedJson::at(pos, "invalid \\u escape in string"));
+            }
+            Ok(pos + 6)
+        }
+        Some(_) => Err(MalformedJson::at(pos, "invalid escape in string")),
+        None => Err(MalformedJson::at(input.len(), "unterminated string")),
+    }
+}
+
+/// Scans the rest of the string opened at `start` from `pos`, validating UTF-8 on the way.
+fn scan_rest(
+    input: &[u8],
+    start: usize,
+    mut pos: usize,
+    mut has_escape: bool,
+) -> Result<StringToken, MalformedJson> {
     loop {
         let rest = input.get(pos..).unwrap_or_default();
         let Some(found) = memchr2(b'"', b'\\', rest) else {
@@ -54,18 +135,7 @@ pub(super) fn scan_string(input: &[u8], start: usize) -> Result<StringToken, Mal
         }
 
         has_escape = true;
-        match input.get(pos + 1) {
-            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => pos += 2,
-            Some(b'u') => {
-                let hex = input.get(pos + 2..pos + 6);
-                if !hex.is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit)) {
-                    return Err(MalformedJson::at(pos, "invalid \\u escape in string"));
-                }
-                pos += 6;
-            }
-            Some(_) => return Err(MalformedJson::at(pos, "invalid escape in string")),
-            None => return Err(MalformedJson::at(input.len(), "unterminated string")),
-        }
+        pos = skip_escape(input, pos)?;
     }
 }
 
@@ -182,6 +252,37 @@ mod tests {
         for (json, offset) in cases {
             let error = scan_string(json, 0).unwrap_err();
             assert_eq!(error.offset, offset, "{json:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn scan_finds_special_byte_at_every_word_position() {
+        for prefix in 0..20 {
+            let padding = "a".repeat(prefix);
+
+            let quoted = format!("\"{padding}\"{padding}");
+            assert_eq!(scan_string(quoted.as_bytes(), 0).unwrap().end, prefix + 2);
+
+            let escaped = format!("\"{padding}\\n{padding}\"");
+            let token = scan_string(escaped.as_bytes(), 0).unwrap();
+            assert_eq!(token.end, escaped.len());
+            assert!(token.has_escape);
+
+            let control = format!("\"{padding}\u{1f}{padding}\"");
+            assert_eq!(
+                scan_string(control.as_bytes(), 0).unwrap_err().offset,
+                prefix + 1
+            );
+
+            let unicode = format!("\"{padding}é{padding}\"");
+            assert_eq!(
+                scan_string(unicode.as_bytes(), 0).unwrap().end,
+                unicode.len()
+            );
+
+            let mut invalid = format!("\"{padding}é{padding}\"").into_bytes();
+            invalid[prefix + 2] = b'a';
+            assert_eq!(scan_string(&invalid, 0).unwrap_err().offset, prefix + 1);
         }
     }
 
