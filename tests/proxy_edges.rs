@@ -404,7 +404,16 @@ async fn slow_clients_are_disconnected() {
     let closed = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut received))
         .await
         .expect("the proxy closed the connection");
-    assert!(closed.is_ok() || !received.is_empty(), "{closed:?}");
+    // hyper drops the connection without a TLS close_notify, which rustls reports as an
+    // unexpected EOF; either way the connection is gone.
+    let gone = match &closed {
+        Ok(_) => true,
+        Err(error) => matches!(
+            error.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ),
+    };
+    assert!(gone, "{closed:?}");
     let text = String::from_utf8_lossy(&received);
     assert!(!text.contains("200 OK"), "{text}");
 }
