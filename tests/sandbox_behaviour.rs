@@ -720,7 +720,7 @@ async fn webhook_delete_removes_subscription() {
 #[tokio::test]
 async fn served_base_url_is_listener_address() {
     let harness = Harness::start(SandboxOptions::default()).await;
-    // Serve sets the base URL before it accepts, so an answered request proves it is set.
+    // Serve sets the base URL before it accepts, so a completed request proves it is set.
     assert_eq!(harness.get("/stores").await.status, StatusCode::OK);
     assert_eq!(harness.sandbox.base_url(), Some(harness.base_url.clone()));
     harness.stop().await;

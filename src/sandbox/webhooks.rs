@@ -45,7 +45,7 @@ pub struct WebhookDelivery {
     pub body: String,
     /// The receiver's HTTP status, when a response arrived.
     pub status: Option<u16>,
-    /// Why no response arrived: a refused target, a connection or TLS failure, a timeout.
+    /// Reason no response arrived: a rejected target, a connection or TLS failure, a timeout.
     pub error: Option<String>,
 }
 
@@ -226,7 +226,7 @@ pub(crate) fn is_loopback_target(uri: &Uri) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// POSTs one notification and reports the outcome. Targets off this machine are refused
+/// POSTs one notification and reports the outcome. Targets off this machine are rejected
 /// unless `allow_non_loopback` is set.
 pub(crate) async fn deliver(
     client: &DeliveryClient,

@@ -167,7 +167,7 @@ pub struct Received {
     pub body: Value,
 }
 
-/// A fake HTTPS webhook receiver on 127.0.0.1 that answers 200 and forwards every request
+/// A fake HTTPS webhook receiver on 127.0.0.1 that responds with 200 and forwards every request
 /// it gets to `received`.
 pub struct Receiver {
     pub base_url: String,
@@ -216,7 +216,7 @@ impl Drop for Receiver {
     }
 }
 
-/// A minimal valid order body for `createorder`.
+/// Builds a minimal valid order body for `createorder`.
 pub fn order_body(order_key: &str, status: &str, store_id: Option<u64>) -> Value {
     let mut body = serde_json::json!({
         "orderNumber": format!("T-{order_key}"),
