@@ -13,7 +13,7 @@ use http::HeaderMap;
 /// 100-order `createorders`, stays well below it.
 pub(crate) const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// Why a request body could not be decoded.
+/// Failure to decode a request body.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum DecodeError {
     /// A `Content-Encoding` other than gzip or identity.

@@ -7,13 +7,13 @@ use serde_json::{json, Map, Value};
 
 use super::reply::Reply;
 
-/// A 400 for one invalid or missing field. `key` names the action parameter and field the
+/// Builds the 400 for one invalid or missing field. `key` names the action parameter and field the
 /// way ASP.NET does, e.g. `apiOrder.orderNumber`.
 pub(crate) fn invalid_field(key: &str, message: impl Into<String>) -> Reply {
     invalid_fields(vec![(key.to_owned(), message.into())])
 }
 
-/// A 400 listing every invalid field of one request.
+/// Builds the 400 that lists every invalid field of one request.
 pub(crate) fn invalid_fields(fields: Vec<(String, String)>) -> Reply {
     let mut model_state = Map::new();
     for (key, message) in fields {
@@ -30,12 +30,12 @@ pub(crate) fn invalid_fields(fields: Vec<(String, String)>) -> Reply {
     )
 }
 
-/// The message for a required field that is absent or null.
+/// Returns the message for a required field that is absent or null.
 pub(crate) fn required(field: &str) -> String {
     format!("The {field} field is required.")
 }
 
-/// A 400 that is not tied to one field.
+/// Builds a 400 that is not tied to one field.
 pub(crate) fn bad_request(message: impl Into<String>) -> Reply {
     Reply::json(
         StatusCode::BAD_REQUEST,
@@ -43,7 +43,7 @@ pub(crate) fn bad_request(message: impl Into<String>) -> Reply {
     )
 }
 
-/// A 404 for a path that no route matches.
+/// Builds the 404 for a path that no route matches.
 pub(crate) fn no_route(uri: &Uri, base_url: &str) -> Reply {
     let path_and_query = uri.path_and_query().map_or("/", |value| value.as_str());
     let full = format!("{}{}", base_url.trim_end_matches('/'), path_and_query);
@@ -53,12 +53,12 @@ pub(crate) fn no_route(uri: &Uri, base_url: &str) -> Reply {
     )
 }
 
-/// A 404 for a resource (store, order, webhook) that does not exist.
+/// Builds the 404 for a store, order or webhook that does not exist.
 pub(crate) fn not_found(message: impl Into<String>) -> Reply {
     Reply::json(StatusCode::NOT_FOUND, json!({ "Message": message.into() }))
 }
 
-/// A 405 for a known path requested with a method it does not support.
+/// Builds the 405 for a known path requested with a method it does not support.
 pub(crate) fn method_not_allowed(method: &Method, allow: &'static str) -> Reply {
     let mut reply = Reply::json(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -68,7 +68,7 @@ pub(crate) fn method_not_allowed(method: &Method, allow: &'static str) -> Reply 
     reply
 }
 
-/// The 500 ShipStation returns when an operation needs an active manual store and the
+/// Builds the 500 ShipStation returns when an operation needs an active manual store and the
 /// account has none: an unhandled .NET null reference.
 pub(crate) fn null_reference() -> Reply {
     Reply::json(
@@ -82,7 +82,7 @@ pub(crate) fn null_reference() -> Reply {
     )
 }
 
-/// The 401 for missing or wrong credentials. The real body is not documented, so this
+/// Builds the 401 for missing or wrong credentials. The real body is not documented, so this
 /// uses the lowercase `message` key of the documented 429 body.
 pub(crate) fn unauthorized() -> Reply {
     let mut reply = Reply::json(
@@ -93,7 +93,7 @@ pub(crate) fn unauthorized() -> Reply {
     reply
 }
 
-/// The documented 429 body.
+/// Builds the 429 with the documented body.
 pub(crate) fn too_many_requests() -> Reply {
     Reply::json(
         StatusCode::TOO_MANY_REQUESTS,

@@ -52,6 +52,7 @@ pub(crate) fn mark_as_shipped(call: &Call<'_>, state: &mut State) -> Reply {
         Ok(id) => id,
         Err(reply) => return reply,
     };
+
     let carrier_code = match required_text(&body, "carrierCode") {
         Ok(code) => code.to_owned(),
         Err(reply) => return reply,
@@ -60,6 +61,7 @@ pub(crate) fn mark_as_shipped(call: &Call<'_>, state: &mut State) -> Reply {
         Ok(date) => date,
         Err(reply) => return reply,
     };
+
     let Some(record) = state.order_mut(order_id) else {
         return order_not_found(order_id);
     };
@@ -68,6 +70,7 @@ pub(crate) fn mark_as_shipped(call: &Call<'_>, state: &mut State) -> Reply {
             "Order ID {order_id} is cancelled and cannot be marked as shipped."
         ));
     }
+
     let order = &mut record.order;
     order.insert("orderStatus".into(), json!("shipped"));
     order.insert("shipDate".into(), json!(shipped_on));

@@ -266,12 +266,14 @@ impl Sandbox {
         })
     }
 
-    /// Answers one request.
+    /// Handles one request: records it, checks the credentials and the rate limit, and
+    /// routes it.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         match Limited::new(body, MAX_BODY_BYTES).collect().await {
             Ok(collected) => self.respond(&parts, &collected.to_bytes()),
             Err(error) => {
+                tracing::debug!(%error, uri = %parts.uri, "cannot read the request body");
                 let authorized = self.is_authorized(&parts.headers);
                 self.record(&parts, Vec::new(), authorized);
                 let too_large = error
@@ -417,7 +419,7 @@ impl Sandbox {
                 ),
             }
             lock(&inner.deliveries).push(delivery.clone());
-            // No receiver is not an error: nobody is waiting for deliveries.
+            // Sending fails only when no receiver exists, which is normal outside tests.
             let _ = inner.delivery_sender.send(delivery);
         });
     }

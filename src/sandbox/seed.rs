@@ -290,6 +290,9 @@ fn seed_orders(options: &SandboxOptions) -> Vec<(u64, Value)> {
         ),
         "Gift wrap",
     );
+    international["gift"] = json!(true);
+    international["giftMessage"] = json!("Happy birthday!");
+    international["shipDate"] = json!("2026-11-04");
     international["internationalOptions"] = json!({
         "contents": "merchandise",
         "customsItems": [{

@@ -30,7 +30,7 @@ pub(crate) struct Store {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_mappings: Option<Vec<StatusMapping>>,
     /// Set by `refreshstore` and cleared by the next `getrefreshstatus`, so a client sees
-    /// one "in progress" answer before the refresh reads as finished.
+    /// one "in progress" response before the refresh reads as finished.
     #[serde(skip)]
     pub refresh_in_progress: bool,
 }

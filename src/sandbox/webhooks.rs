@@ -45,7 +45,7 @@ pub struct WebhookDelivery {
     pub body: String,
     /// The receiver's HTTP status, when a response arrived.
     pub status: Option<u16>,
-    /// Why no response arrived: a refused target, a connection or TLS failure, a timeout.
+    /// Reason no response arrived: a rejected target, a connection or TLS failure, a timeout.
     pub error: Option<String>,
 }
 
@@ -226,7 +226,7 @@ pub(crate) fn is_loopback_target(uri: &Uri) -> bool {
         || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// POSTs one notification and reports the outcome. Targets off this machine are refused
+/// POSTs one notification and reports the outcome. Targets off this machine are rejected
 /// unless `allow_non_loopback` is set.
 pub(crate) async fn deliver(
     client: &DeliveryClient,
@@ -301,6 +301,61 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn subscription(id: u64, event: &str, store_id: Option<u64>) -> Subscription {
+        Subscription {
+            id,
+            target_url: format!("https://127.0.0.1/hook{id}"),
+            event: event.to_owned(),
+            store_id,
+            friendly_name: None,
+        }
+    }
+
+    #[test]
+    fn order_notify_matches_store_and_event() {
+        let mut state =
+            crate::sandbox::seed::seed_state(&crate::sandbox::SandboxOptions::default());
+        state.subscriptions = vec![
+            subscription(1, "ORDER_NOTIFY", Some(7)),
+            subscription(2, "ORDER_NOTIFY", None),
+            subscription(3, "ORDER_NOTIFY", Some(8)),
+            subscription(4, "SHIP_NOTIFY", None),
+        ];
+        let queued = order_notify(&state, 7, "batch-1", "https://127.0.0.1:1/");
+        let targets: Vec<&str> = queued.iter().map(|item| item.target_url.as_str()).collect();
+        assert_eq!(
+            targets,
+            vec!["https://127.0.0.1/hook1", "https://127.0.0.1/hook2"]
+        );
+        let body: Value = serde_json::from_str(&queued[0].body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "resource_url": "https://127.0.0.1:1/orders?storeID=7&importBatch=batch-1",
+                "resource_type": "ORDER_NOTIFY"
+            })
+        );
+    }
+
+    #[test]
+    fn ship_notify_item_variant_uses_true() {
+        let mut state =
+            crate::sandbox::seed::seed_state(&crate::sandbox::SandboxOptions::default());
+        state.subscriptions = vec![
+            subscription(1, "SHIP_NOTIFY", None),
+            subscription(2, "ITEM_SHIP_NOTIFY", Some(7)),
+        ];
+        let queued = ship_notify(&state, 7, 100, "https://h");
+        assert_eq!(queued.len(), 2);
+        assert!(queued[0]
+            .body
+            .contains("batchId=100&includeShipmentItems=False"));
+        assert!(queued[1].body.contains("includeShipmentItems=True"));
+        assert!(queued[1]
+            .body
+            .contains("\"resource_type\":\"ITEM_SHIP_NOTIFY\""));
+    }
 
     #[test]
     fn loopback_hosts() {
