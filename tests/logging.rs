@@ -39,18 +39,33 @@ async fn logs_hold_no_credentials_or_query_values() {
     let reply = harness.get(Mode::Mirror, &secret_query).await;
     assert_eq!(reply.status, 200);
     let lenient = harness
-        .post(Mode::Mirror, "/stores/refreshstore?customerName=Jane%20Privacy-Doe", "{storeId: 12345}")
+        .post(
+            Mode::Mirror,
+            "/stores/refreshstore?customerName=Jane%20Privacy-Doe",
+            "{storeId: 12345}",
+        )
         .await;
     assert_eq!(lenient.status, 400);
-    let bad_credentials = common::TestClient::new(&harness.ca_file, "Basic c2VjcmV0LWtleTpzZWNyZXQtdmFsdWU=".to_owned());
+    let bad_credentials = common::TestClient::new(
+        &harness.ca_file,
+        "Basic c2VjcmV0LWtleTpzZWNyZXQtdmFsdWU=".to_owned(),
+    );
     let denied = bad_credentials
-        .send(Method::GET, &format!("{}/stores", harness.mirror_url), None, &[("x-partner", "partner-secret-xyz")])
+        .send(
+            Method::GET,
+            &format!("{}/stores", harness.mirror_url),
+            None,
+            &[("x-partner", "partner-secret-xyz")],
+        )
         .await;
     assert_eq!(denied.status, 401);
     drop(harness);
 
     let text = String::from_utf8_lossy(&capture.0.lock().expect("log buffer")).into_owned();
-    assert!(text.contains("request"), "access events were logged: {text}");
+    assert!(
+        text.contains("request"),
+        "access events were logged: {text}"
+    );
     for secret in [
         "Privacy-Doe",
         "Basic ",
