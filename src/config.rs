@@ -59,7 +59,8 @@ impl Mode {
     }
 }
 
-/// The whole configuration file.
+/// The whole configuration file. `Default` gives no listeners and the default of every
+/// other key; programs that build a config in code start from it.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -70,6 +71,55 @@ pub struct Config {
     pub stores: Vec<StorePair>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// On SIGTERM or SIGINT, in-flight requests get this long to finish. Default 30 s, as
+    /// Kubernetes' default termination grace period is 30 s.
+    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listeners: Vec::new(),
+            upstream: UpstreamConfig::default(),
+            stores: Vec::new(),
+            limits: LimitsConfig::default(),
+            admin: None,
+            rate_limit: RateLimitConfig::default(),
+            drain_timeout: default_drain_timeout(),
+        }
+    }
+}
+
+/// `[admin]`: health, readiness, metrics and reloads, on a listener of their own.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub bind: SocketAddr,
+    /// Bearer token for every admin request. Required when `bind` is not loopback.
+    pub token: Option<crate::secret::Secret>,
+}
+
+/// `[rate_limit]`: the budget all clients behind storebridge share.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// A request that would wait longer than this for the next window gets 429 instead.
+    /// Default 30 s: half of ShipStation's one-minute window, below most client timeouts.
+    #[serde(default = "default_max_wait", with = "humantime_serde")]
+    pub max_wait: Duration,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            max_wait: default_max_wait(),
+        }
+    }
 }
 
 /// One `[[listener]]`: an address that API clients connect to.
@@ -118,6 +168,23 @@ pub struct UpstreamConfig {
     /// label purchases and large order pages can take tens of seconds upstream.
     #[serde(default = "default_request_timeout", with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Fixed addresses for upstream hosts, as curl's `--resolve`: `"HOST:PORT=ADDRESS"`.
+    /// Needed when clients reach storebridge through a hosts entry for the ShipStation
+    /// name, which would otherwise send storebridge's own requests back to itself.
+    #[serde(default)]
+    pub resolve: Vec<String>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            v1: default_v1(),
+            ca_file: None,
+            connect_timeout: default_connect_timeout(),
+            request_timeout: default_request_timeout(),
+            resolve: Vec::new(),
+        }
+    }
 }
 
 /// `[limits]`.
@@ -155,6 +222,12 @@ fn default_connect_timeout() -> Duration {
 }
 fn default_request_timeout() -> Duration {
     Duration::from_secs(60)
+}
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_wait() -> Duration {
+    Duration::from_secs(30)
 }
 fn default_max_body() -> u64 {
     64 * 1024 * 1024
@@ -292,6 +365,31 @@ impl Config {
         }
         if self.limits.max_body == 0 {
             return Err(invalid("limits.max_body", "must be greater than zero"));
+        }
+        crate::upstream::ResolveOverrides::parse(&self.upstream.resolve)
+            .map_err(|reason| invalid("upstream.resolve", reason))?;
+        if let Some(admin) = &self.admin {
+            if !admin.bind.ip().is_loopback()
+                && admin.token.as_ref().is_none_or(|t| t.expose().is_empty())
+            {
+                return Err(invalid(
+                    "admin.token",
+                    format!(
+                        "the admin listener on {} is not loopback, so it needs a bearer token; set                          `token` (for example from a Secret) or bind it to 127.0.0.1",
+                        admin.bind
+                    ),
+                ));
+            }
+            if self
+                .listeners
+                .iter()
+                .any(|l| l.bind == admin.bind && admin.bind.port() != 0)
+            {
+                return Err(invalid(
+                    "admin.bind",
+                    format!("{} is already used by a [[listener]]", admin.bind),
+                ));
+            }
         }
         self.store_map()?;
         Ok(())

@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 
-use crate::config::{Config, LimitsConfig, ListenerConfig, Mode, TlsFiles, UpstreamConfig};
+use crate::config::{Config, ListenerConfig, Mode, TlsFiles, UpstreamConfig};
 use crate::sandbox::{Sandbox, SandboxOptions};
 use crate::stores::{StoreId, StorePair};
 
@@ -124,14 +124,13 @@ fn demo_config(
         upstream: UpstreamConfig {
             v1: format!("https://{sandbox}"),
             ca_file: Some(certs.ca_cert.clone()),
-            connect_timeout: std::time::Duration::from_secs(5),
-            request_timeout: std::time::Duration::from_secs(60),
+            ..UpstreamConfig::default()
         },
         stores: vec![StorePair {
             legacy: StoreId(options.legacy_store_id),
             connect: StoreId(options.connect_store_id),
         }],
-        limits: LimitsConfig::default(),
+        ..Config::default()
     }
 }
 

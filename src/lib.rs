@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod ratelimit;
 pub mod rewrite;
 pub mod sandbox;
+pub mod secret;
 pub mod server;
 pub mod signals;
 pub mod stores;

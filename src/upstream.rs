@@ -1,5 +1,10 @@
 //! The connection to ShipStation: a pooled HTTPS client and the upstream base URL.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -8,6 +13,7 @@ use http::{HeaderMap, Method, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -25,6 +31,13 @@ pub struct UpstreamTarget {
 }
 
 impl UpstreamTarget {
+    /// The port requests go to: explicit, or the scheme's default.
+    pub fn port(&self) -> u16 {
+        self.authority
+            .port_u16()
+            .unwrap_or(if self.scheme == Scheme::HTTP { 80 } else { 443 })
+    }
+
     /// Parses a base URL such as `https://ssapi.shipstation.com`. Plain `http` is accepted
     /// only for loopback hosts, because API credentials travel in every request.
     pub fn parse(url: &str) -> Result<Self, String> {
@@ -75,7 +88,7 @@ impl UpstreamTarget {
 /// A pooled client for the ShipStation API, with the timeouts and retry rule of the proxy.
 pub struct Upstream {
     target: UpstreamTarget,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<PinnedResolver>>, Full<Bytes>>,
     request_timeout: Duration,
 }
 
@@ -97,7 +110,10 @@ impl Upstream {
         let target = UpstreamTarget::parse(&config.v1).map_err(UpstreamBuildError::Target)?;
         let tls = crate::tls::client_config(config.ca_file.as_deref())?;
 
-        let mut http = HttpConnector::new();
+        let overrides =
+            ResolveOverrides::parse(&config.resolve).map_err(UpstreamBuildError::Target)?;
+        let port = target.port();
+        let mut http = HttpConnector::new_with_resolver(PinnedResolver::new(overrides, port));
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.connect_timeout));
@@ -192,5 +208,104 @@ impl Upstream {
     /// The request timeout, also applied to reading a response body that is rewritten.
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+}
+
+/// Fixed upstream addresses from `[upstream] resolve`, in curl's `--resolve` form
+/// `HOST:PORT=ADDRESS`. A host listed here is never looked up in DNS or the hosts file.
+#[derive(Clone, Debug, Default)]
+pub struct ResolveOverrides {
+    by_host: HashMap<String, Vec<(u16, IpAddr)>>,
+}
+
+impl ResolveOverrides {
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let mut by_host: HashMap<String, Vec<(u16, IpAddr)>> = HashMap::new();
+        for entry in entries {
+            let usage = || {
+                format!("{entry:?} is not HOST:PORT=ADDRESS, for example \"ssapi.shipstation.com:443=203.0.113.10\"")
+            };
+            let (host_port, address) = entry.split_once('=').ok_or_else(usage)?;
+            let (host, port) = host_port.rsplit_once(':').ok_or_else(usage)?;
+            let port: u16 = port.parse().map_err(|_| usage())?;
+            let address = address.trim().trim_start_matches('[').trim_end_matches(']');
+            let address: IpAddr = address
+                .parse()
+                .map_err(|_| format!("{entry:?}: {address:?} is not an IP address"))?;
+            if host.is_empty() {
+                return Err(usage());
+            }
+            by_host
+                .entry(host.to_ascii_lowercase())
+                .or_default()
+                .push((port, address));
+        }
+        Ok(Self { by_host })
+    }
+
+    /// The pinned addresses of `host` for `port`, if any.
+    pub fn lookup(&self, host: &str, port: u16) -> Option<Vec<IpAddr>> {
+        let entries = self.by_host.get(&host.to_ascii_lowercase())?;
+        let addresses: Vec<IpAddr> = entries
+            .iter()
+            .filter(|(entry_port, _)| *entry_port == port)
+            .map(|(_, address)| *address)
+            .collect();
+        (!addresses.is_empty()).then_some(addresses)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_host.is_empty()
+    }
+}
+
+/// A DNS resolver for the upstream connector that answers pinned hosts from
+/// [`ResolveOverrides`] and asks the system resolver for the rest.
+#[derive(Clone)]
+pub struct PinnedResolver {
+    overrides: Arc<ResolveOverrides>,
+    port: u16,
+    system: GaiResolver,
+}
+
+impl PinnedResolver {
+    pub fn new(overrides: ResolveOverrides, port: u16) -> Self {
+        Self {
+            overrides: Arc::new(overrides),
+            port,
+            system: GaiResolver::new(),
+        }
+    }
+}
+
+type ResolveFuture =
+    Pin<Box<dyn Future<Output = Result<std::vec::IntoIter<SocketAddr>, std::io::Error>> + Send>>;
+
+impl tower_service::Service<Name> for PinnedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = ResolveFuture;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.system.poll_ready(cx)
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        if let Some(addresses) = self.overrides.lookup(name.as_str(), self.port) {
+            // The connector sets the port itself; 0 here is replaced.
+            let pinned: Vec<SocketAddr> = addresses
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect();
+            return Box::pin(std::future::ready(Ok(pinned.into_iter())));
+        }
+        let lookup = self.system.call(name);
+        Box::pin(async move {
+            let addresses = lookup.await?;
+            Ok(addresses.collect::<Vec<_>>().into_iter())
+        })
     }
 }

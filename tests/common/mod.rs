@@ -121,8 +121,8 @@ impl Harness {
                     .clone()
                     .unwrap_or_else(|| sandbox_url.clone()),
                 ca_file: Some(certs.ca_cert.clone()),
-                connect_timeout: Duration::from_secs(5),
                 request_timeout: options.request_timeout,
+                ..UpstreamConfig::default()
             },
             stores: vec![StorePair {
                 legacy: StoreId(LEGACY),
@@ -131,6 +131,7 @@ impl Harness {
             limits: LimitsConfig {
                 max_body: options.max_body,
             },
+            ..Config::default()
         };
         config.validate().expect("valid config");
         let bound = storebridge::server::bind(&config)
