@@ -51,6 +51,13 @@ pub enum ProxyError {
     Untranslatable(#[source] MalformedJson),
     #[error("request URI is invalid")]
     BadUri(#[source] http::Error),
+    #[error("the shared rate-limit budget is spent for {} s more", retry_after.as_secs())]
+    Throttled {
+        retry_after: std::time::Duration,
+        headers: RateLimitHeaders,
+    },
+    #[error("request already passed through this storebridge")]
+    Loop,
 }
 
 impl ProxyError {
@@ -68,6 +75,8 @@ impl ProxyError {
             | ProxyError::Untranslatable(_)
             | ProxyError::BadUri(_) => StatusCode::BAD_REQUEST,
             ProxyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProxyError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::Loop => StatusCode::LOOP_DETECTED,
         }
     }
 
@@ -85,6 +94,8 @@ impl ProxyError {
             ProxyError::UnsupportedEncoding(_) => "unsupported_encoding",
             ProxyError::Untranslatable(_) => "untranslatable_body",
             ProxyError::BadUri(_) => "bad_request_uri",
+            ProxyError::Throttled { .. } => "rate_limited",
+            ProxyError::Loop => "loop_detected",
         }
     }
 
@@ -127,13 +138,34 @@ impl ProxyError {
                  strings, no comments, no trailing commas."
             ),
             ProxyError::BadUri(_) => "The request URI could not be forwarded. Check the path and query.".to_owned(),
+            ProxyError::Throttled { retry_after, .. } => format!(
+                "The ShipStation rate limit for this API key is used up by the clients sharing this proxy, and \
+                 the wait would exceed the proxy's rate_limit.max_wait. Retry after {} seconds.",
+                retry_after.as_secs_f64().ceil() as u64
+            ),
+            ProxyError::Loop => "This request already passed through this storebridge and came back to it, so \
+                 forwarding it would loop. The proxy resolves the ShipStation host to itself: pin the real address \
+                 with [upstream] resolve = [\"ssapi.shipstation.com:443=ADDRESS\"]."
+                .to_owned(),
         }
     }
 
     /// Turns the error into the response the client receives, logging the detail once.
     pub fn into_response(self, rate_limit: &RateLimitHeaders) -> Response<ResponseBody> {
         let status = self.status();
-        if status.is_server_error() {
+        let (rate_limit, retry_after) = match &self {
+            ProxyError::Throttled {
+                retry_after,
+                headers,
+            } => (headers, Some(retry_after.as_secs_f64().ceil() as u64)),
+            _ => (rate_limit, None),
+        };
+        if status == StatusCode::LOOP_DETECTED {
+            tracing::error!(
+                code = self.code(),
+                "request looped back into this proxy; check [upstream] resolve"
+            );
+        } else if status.is_server_error() {
             tracing::warn!(code = self.code(), error = %ErrorChain(&self), "request failed upstream");
         } else {
             tracing::info!(code = self.code(), error = %ErrorChain(&self), "request rejected");
@@ -151,6 +183,9 @@ impl ProxyError {
             HeaderValue::from_static("application/json; charset=utf-8"),
         );
         rate_limit.apply(headers);
+        if let Some(seconds) = retry_after {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
         response
     }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod error;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
 pub mod rewrite;

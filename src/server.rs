@@ -10,8 +10,9 @@ use tokio::sync::watch;
 
 use crate::config::{Config, ConfigError};
 use crate::listener::{self, ConnectionLimits};
+use crate::metrics::Metrics;
 use crate::proxy::{Proxy, Shared};
-use crate::ratelimit::RateLimitTracker;
+use crate::ratelimit::RateLimiter;
 use crate::tls::TlsError;
 use crate::upstream::{Upstream, UpstreamBuildError};
 
@@ -63,8 +64,10 @@ pub async fn run(
     let shared = Arc::new(Shared {
         stores: ArcSwap::from_pointee(config.store_map()?),
         upstream: Upstream::new(&config.upstream)?,
-        rate_limit: RateLimitTracker::default(),
+        rate_limit: RateLimiter::new(config.rate_limit.max_wait),
+        metrics: Arc::new(Metrics::new()),
         max_body: config.limits.max_body,
+        via_token: crate::proxy::headers::new_via_token(),
     });
 
     let (stop_sender, stop_receiver) = watch::channel(false);

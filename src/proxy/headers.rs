@@ -3,8 +3,25 @@
 use http::header::{HeaderName, CONNECTION, TRANSFER_ENCODING, UPGRADE, VIA};
 use http::{HeaderMap, HeaderValue};
 
-/// The pseudonym storebridge adds to `Via`, so a request that passed through it can be told.
-pub const VIA_TOKEN: &str = "storebridge";
+/// Prefix of the pseudonym storebridge adds to `Via`. Each process adds a random suffix,
+/// so it can tell its own requests coming back from those of another storebridge.
+pub const VIA_PREFIX: &str = "storebridge";
+
+/// A new pseudonym for this process, such as `storebridge-3f9a1c0e`.
+pub fn new_via_token() -> String {
+    format!("{VIA_PREFIX}-{:08x}", rand::random::<u32>())
+}
+
+/// Whether `token` is one of the hops in the request's `Via` headers.
+pub fn via_contains(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(VIA)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|hop| hop.split_whitespace().nth(1))
+        .any(|pseudonym| pseudonym == token)
+}
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110, section 7.6.1).
 const HOP_BY_HOP: [&str; 8] = [
@@ -38,14 +55,14 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Appends this hop to `Via`, keeping earlier hops.
-pub fn append_via(headers: &mut HeaderMap, version: http::Version) {
+pub fn append_via(headers: &mut HeaderMap, version: http::Version, token: &str) {
     let protocol = match version {
         http::Version::HTTP_10 => "1.0",
         http::Version::HTTP_2 => "2",
         http::Version::HTTP_3 => "3",
         _ => "1.1",
     };
-    let hop = format!("{protocol} {VIA_TOKEN}");
+    let hop = format!("{protocol} {token}");
     let value = match headers.get(VIA).and_then(|v| v.to_str().ok()) {
         Some(existing) if !existing.is_empty() => format!("{existing}, {hop}"),
         _ => hop,
@@ -99,7 +116,10 @@ mod tests {
     fn via_appends_hop() {
         let mut headers = HeaderMap::new();
         headers.insert(VIA, HeaderValue::from_static("1.1 edge"));
-        append_via(&mut headers, http::Version::HTTP_11);
-        assert_eq!(headers.get(VIA).unwrap(), "1.1 edge, 1.1 storebridge");
+        append_via(&mut headers, http::Version::HTTP_11, "storebridge-1");
+        assert_eq!(headers.get(VIA).unwrap(), "1.1 edge, 1.1 storebridge-1");
+        assert!(via_contains(&headers, "storebridge-1"));
+        assert!(!via_contains(&headers, "storebridge-2"));
+        assert!(!via_contains(&headers, "edge-1"));
     }
 }

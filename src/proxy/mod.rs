@@ -1,9 +1,9 @@
 //! The reverse proxy: one request in, one request to ShipStation, one response out.
 //!
-//! Steps, each in its own module: classify the route ([`route`]), read the body
-//! ([`body`]), translate the call ([`request`]), forward it ([`crate::upstream`]), translate
-//! the answer for `mirror` listeners ([`response`]). Errors become responses in
-//! [`crate::error`] only.
+//! Steps, each in its own module: refuse loops, wait for the shared rate-limit budget
+//! ([`crate::ratelimit`]), classify the route ([`route`]), read the body ([`body`]),
+//! translate the call ([`request`]), forward it ([`crate::upstream`]), translate the answer
+//! for `mirror` listeners ([`response`]). Errors become responses in [`crate::error`] only.
 
 pub mod body;
 pub mod headers;
@@ -19,11 +19,13 @@ use http::{HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 
 use self::body::{ReadError, ResponseBody};
+use self::request::RewriteCounts;
 use self::response::ResponseContext;
 use self::route::Route;
 use crate::config::Mode;
 use crate::error::ProxyError;
-use crate::ratelimit::RateLimitTracker;
+use crate::metrics::{Metrics, RequestLabels};
+use crate::ratelimit::{CredentialKey, RateLimiter};
 use crate::stores::StoreMap;
 use crate::upstream::Upstream;
 
@@ -32,8 +34,11 @@ pub struct Shared {
     /// Swapped whole on reload, so a request sees one complete table.
     pub stores: ArcSwap<StoreMap>,
     pub upstream: Upstream,
-    pub rate_limit: RateLimitTracker,
+    pub rate_limit: RateLimiter,
+    pub metrics: Arc<Metrics>,
     pub max_body: u64,
+    /// This process's `Via` pseudonym; a request that carries it has looped.
+    pub via_token: String,
 }
 
 /// The request handler of one listener.
@@ -41,6 +46,14 @@ pub struct Shared {
 pub struct Proxy {
     mode: Mode,
     shared: Arc<Shared>,
+}
+
+/// What one request did, for the access log and metrics.
+#[derive(Default)]
+struct Outcome {
+    request_rewrites: RewriteCounts,
+    response_rewrites: usize,
+    upstream_ms: Option<f64>,
 }
 
 impl Proxy {
@@ -53,30 +66,65 @@ impl Proxy {
         let started = Instant::now();
         let method = request.method().clone();
         let route = route::template(request.uri().path());
+        let label = route::metric_label(request.uri().path());
+        let credential = CredentialKey::from_headers(request.headers());
 
-        let (response, rewrites) = match self.forward(request).await {
-            Ok(pair) => pair,
-            Err(error) => (error.into_response(&self.shared.rate_limit.current()), 0),
+        let mut outcome = Outcome::default();
+        let response = match self
+            .forward(request, credential.as_ref(), &mut outcome)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                error.into_response(&self.shared.rate_limit.headers_for(credential.as_ref()))
+            }
         };
 
+        let status = response.status().as_u16();
+        self.record_metrics(label, status, &outcome);
+        let rewrites = outcome.request_rewrites.total() + outcome.response_rewrites;
         tracing::info!(
             method = %method,
             route = %route,
-            status = response.status().as_u16(),
+            status,
             rewrites,
             mapped = rewrites > 0,
             mode = self.mode.as_str(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            upstream_ms = outcome.upstream_ms,
             "request"
         );
         response
     }
 
+    fn record_metrics(&self, route: String, status: u16, outcome: &Outcome) {
+        let metrics = &self.shared.metrics;
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                route,
+                status,
+                mode: self.mode.as_str(),
+            })
+            .inc();
+        let counts = outcome.request_rewrites;
+        metrics.count_rewrites("path", "to_connect", counts.path);
+        metrics.count_rewrites("query", "to_connect", counts.query);
+        metrics.count_rewrites("body", "to_connect", counts.body);
+        metrics.count_rewrites("body", "to_legacy", outcome.response_rewrites);
+    }
+
     async fn forward(
         &self,
         request: Request<Incoming>,
-    ) -> Result<(Response<ResponseBody>, usize), ProxyError> {
+        credential: Option<&CredentialKey>,
+        outcome: &mut Outcome,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
         let shared = &self.shared;
+        if headers::via_contains(request.headers(), &shared.via_token) {
+            shared.metrics.loops_detected.inc();
+            return Err(ProxyError::Loop);
+        }
         let map = shared.stores.load_full();
         let route = Route::classify(request.method(), request.uri().path());
         let (parts, body) = request.into_parts();
@@ -93,13 +141,14 @@ impl Proxy {
 
         // Translate the call and build the upstream request.
         let translated = request::translate(&parts, route, raw, &map, shared.max_body)?;
+        outcome.request_rewrites = translated.rewrites;
         let uri = shared
             .upstream
             .uri_for(&translated.path, translated.query.as_deref())
             .map_err(ProxyError::BadUri)?;
         let mut headers = parts.headers;
         headers::remove_hop_by_hop(&mut headers);
-        headers::append_via(&mut headers, parts.version);
+        headers::append_via(&mut headers, parts.version, &shared.via_token);
         if let Ok(host) = HeaderValue::from_str(shared.upstream.target().authority.as_str()) {
             headers.insert(http::header::HOST, host);
         }
@@ -115,21 +164,42 @@ impl Proxy {
             );
         }
 
-        // Forward, then translate the answer.
+        // Wait for a turn in the shared budget, then forward.
+        shared
+            .rate_limit
+            .admit(credential, &shared.metrics)
+            .await
+            .map_err(|throttled| ProxyError::Throttled {
+                retry_after: throttled.retry_after,
+                headers: throttled.headers,
+            })?;
+        let sent = Instant::now();
         let upstream_response = shared
             .upstream
             .send(parts.method, uri, headers, translated.body)
             .await?;
-        shared.rate_limit.observe(upstream_response.headers());
+        let upstream_seconds = sent.elapsed().as_secs_f64();
+        shared.metrics.upstream_seconds.observe(upstream_seconds);
+        outcome.upstream_ms = Some(upstream_seconds * 1000.0);
+        shared.rate_limit.observe(
+            credential,
+            upstream_response.status(),
+            upstream_response.headers(),
+            &shared.metrics,
+        );
+
+        // Translate the answer.
         let context = ResponseContext {
             mode: self.mode,
             route,
             map: &map,
             max_body: shared.max_body,
             body_timeout: shared.upstream.request_timeout(),
+            via_token: &shared.via_token,
         };
         let (response, response_rewrites) =
             response::translate(upstream_response, &context).await?;
-        Ok((response, translated.rewrites + response_rewrites))
+        outcome.response_rewrites = response_rewrites;
+        Ok(response)
     }
 }

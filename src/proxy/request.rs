@@ -17,8 +17,22 @@ pub struct Translated {
     pub path: String,
     pub query: Option<String>,
     pub body: Bytes,
-    /// How many store IDs were replaced, in all locations.
-    pub rewrites: usize,
+    /// How many store IDs were replaced, by location.
+    pub rewrites: RewriteCounts,
+}
+
+/// Store IDs replaced in one request, by location.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RewriteCounts {
+    pub path: usize,
+    pub query: usize,
+    pub body: usize,
+}
+
+impl RewriteCounts {
+    pub fn total(&self) -> usize {
+        self.path + self.query + self.body
+    }
 }
 
 /// Translates the path, query and body of a request. `raw_body` is the body as received,
@@ -36,7 +50,7 @@ pub fn translate(
         path,
         query,
         body: raw_body,
-        rewrites: 0,
+        rewrites: RewriteCounts::default(),
     };
     if !route.rewrites_request() || map.is_empty() {
         return Ok(translated);
@@ -46,13 +60,13 @@ pub fn translate(
         if let Some(path) = rewrite::rewrite_store_path(&translated.path, map, Direction::ToConnect)
         {
             translated.path = path;
-            translated.rewrites += 1;
+            translated.rewrites.path += 1;
         }
     }
     if let Some(query) = &translated.query {
         if let Some((query, count)) = rewrite::rewrite_query(query, map, Direction::ToConnect) {
             translated.query = Some(query);
-            translated.rewrites += count;
+            translated.rewrites.query += count;
         }
     }
     if !translated.body.is_empty() && carries_json(&parts.headers, &translated.body) {
@@ -60,7 +74,7 @@ pub fn translate(
         if let Some(body) = body {
             translated.body = body;
         }
-        translated.rewrites += count;
+        translated.rewrites.body += count;
     }
     Ok(translated)
 }

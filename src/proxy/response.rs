@@ -22,6 +22,7 @@ pub struct ResponseContext<'a> {
     pub map: &'a StoreMap,
     pub max_body: u64,
     pub body_timeout: std::time::Duration,
+    pub via_token: &'a str,
 }
 
 /// Prepares ShipStation's response for the client. Returns it with the number of store IDs
@@ -32,7 +33,7 @@ pub async fn translate(
 ) -> Result<(Response<ResponseBody>, usize), ProxyError> {
     let (mut parts, body) = upstream.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);
-    headers::append_via(&mut parts.headers, parts.version);
+    headers::append_via(&mut parts.headers, parts.version, context.via_token);
 
     let rewrite = context.mode == Mode::Mirror
         && parts.status.is_success()

@@ -73,8 +73,57 @@ pub fn template(path: &str) -> String {
     out
 }
 
+/// First path segments of the ShipStation V1 API, the only ones that get a route label of
+/// their own in metrics; anything else is counted as `other`, so a scan of random paths
+/// cannot create unbounded label values.
+const KNOWN_ROOTS: [&str; 11] = [
+    "accounts",
+    "carriers",
+    "customers",
+    "fulfillments",
+    "orders",
+    "products",
+    "shipments",
+    "stores",
+    "users",
+    "warehouses",
+    "webhooks",
+];
+
+/// The route label for metrics: the template of a known ShipStation path, or `other`.
+pub fn metric_label(path: &str) -> String {
+    let mut segments = path.trim_matches('/').split('/');
+    let root = segments.next().unwrap_or("").to_ascii_lowercase();
+    if !KNOWN_ROOTS.contains(&root.as_str()) {
+        return "other".to_owned();
+    }
+    let mut label = format!("/{root}");
+    for segment in segments.take(2) {
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            label.push_str("/{id}");
+        } else if (1..=32).contains(&segment.len())
+            && segment.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            label.push('/');
+            label.push_str(&segment.to_ascii_lowercase());
+        } else {
+            label.push_str("/other");
+        }
+    }
+    label
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn metric_labels_are_bounded() {
+        assert_eq!(metric_label("/orders/12345"), "/orders/{id}");
+        assert_eq!(metric_label("/Orders/CreateOrder"), "/orders/createorder");
+        assert_eq!(metric_label("/orders/x%41y"), "/orders/other");
+        assert_eq!(metric_label("/wp-admin/setup.php"), "other");
+        assert_eq!(metric_label("/"), "other");
+    }
+
     use super::*;
 
     #[test]
