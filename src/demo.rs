@@ -80,11 +80,13 @@ pub async fn run(bind: SocketAddr) -> Result<(), BoxError> {
     let bound = crate::server::bind(&config).await.map_err(|error| {
         format!("{error}; is another demo running? pick another address with --bind")
     })?;
-    let proxy_address = match bound.first().map(TcpListener::local_addr) {
-        Some(Ok(address)) => address,
-        _ => bind,
-    };
-    let proxy_task = tokio::spawn(crate::server::run(config, bound, wait_for(stop_receiver)));
+    let proxy_address = bound.listener_addresses().first().copied().unwrap_or(bind);
+    let proxy_task = tokio::spawn(crate::server::run(
+        config,
+        None,
+        bound,
+        wait_for(stop_receiver),
+    ));
 
     // Walk through a few calls.
     let base = format!("https://{proxy_address}");

@@ -3,6 +3,7 @@
 //!
 //! Where a store ID is rewritten: [`rewrite`]. Everything else moves bytes to and from it.
 
+pub mod admin;
 pub mod certs;
 pub mod config;
 pub mod demo;
@@ -12,6 +13,7 @@ pub mod logging;
 pub mod metrics;
 pub mod proxy;
 pub mod ratelimit;
+pub mod reload;
 pub mod rewrite;
 pub mod sandbox;
 pub mod secret;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -26,13 +27,16 @@ use tokio_util::task::TaskTracker;
 #[derive(Clone, Copy, Debug)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// Per-connection timeouts.
+/// Per-connection timeouts, and how long a stop waits for open connections.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
     /// Bound on the TLS handshake and on reading each HTTP/1 request head.
     pub header_read_timeout: Duration,
     /// A connection with no request in flight and no bytes moving for this long is closed.
     pub idle_timeout: Duration,
+    /// After the stop signal, in-flight requests get this long before their connections
+    /// are dropped.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -40,7 +44,33 @@ impl Default for ConnectionLimits {
         Self {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(90),
+            drain_timeout: Duration::from_secs(30),
         }
+    }
+}
+
+/// The TLS configuration of a listener. It can be replaced while the listener runs: new
+/// handshakes use the new configuration and open connections keep the one they started with.
+#[derive(Clone)]
+pub struct TlsSource(Arc<ArcSwap<rustls::ServerConfig>>);
+
+impl TlsSource {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
+        Self(Arc::new(ArcSwap::new(config)))
+    }
+
+    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
+        self.0.store(config);
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.0.load_full())
+    }
+}
+
+impl From<Arc<rustls::ServerConfig>> for TlsSource {
+    fn from(config: Arc<rustls::ServerConfig>) -> Self {
+        Self::new(config)
     }
 }
 
@@ -48,9 +78,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Serves connections from `listener` until `shutdown` resolves, then stops accepting and
 /// waits for open connections to finish their in-flight requests.
-pub async fn serve<S, F, B>(
+pub async fn serve<S, F, B, T>(
     listener: TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<T>,
     limits: ConnectionLimits,
     service: S,
     shutdown: impl Future<Output = ()>,
@@ -60,8 +90,9 @@ pub async fn serve<S, F, B>(
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
+    T: Into<TlsSource>,
 {
-    let acceptor = tls.map(TlsAcceptor::from);
+    let tls: Option<TlsSource> = tls.map(Into::into);
     let (stop_sender, stop_receiver) = watch::channel(false);
     let tracker = TaskTracker::new();
     tokio::pin!(shutdown);
@@ -83,7 +114,7 @@ pub async fn serve<S, F, B>(
         let connection = Connection {
             stream,
             peer,
-            acceptor: acceptor.clone(),
+            acceptor: tls.as_ref().map(TlsSource::acceptor),
             limits,
             stop: stop_receiver.clone(),
         };
@@ -92,7 +123,15 @@ pub async fn serve<S, F, B>(
 
     let _ = stop_sender.send(true);
     tracker.close();
-    tracker.wait().await;
+    if tokio::time::timeout(limits.drain_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open_connections = tracker.len(),
+            "drain timeout passed; dropping connections with requests still in flight"
+        );
+    }
 }
 
 struct Connection {

@@ -114,9 +114,13 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     match command {
         Command::Serve { config } => {
-            let config = Config::load(&config)?;
+            let path = config;
+            let config = Config::load(&path)?;
             let bound = storebridge::server::bind(&config).await?;
-            storebridge::server::run(config, bound, storebridge::signals::shutdown()).await?;
+            let server = storebridge::server::Server::start(config, Some(path), bound)?;
+            storebridge::signals::reload_on_hangup(server.reloader());
+            storebridge::signals::shutdown().await;
+            server.stop().await;
         }
         Command::CheckConfig { config: path } => {
             let config = Config::load(&path)?;

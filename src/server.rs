@@ -1,18 +1,23 @@
-//! Running the proxy: binding the configured listeners and serving them until shutdown.
+//! Running the proxy: binding the configured listeners, serving them, reloading the
+//! configuration, and stopping with a drain.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
+use crate::admin::{Admin, Readiness};
 use crate::config::{Config, ConfigError};
-use crate::listener::{self, ConnectionLimits};
+use crate::listener::{self, ConnectionLimits, TlsSource};
 use crate::metrics::Metrics;
 use crate::proxy::{Proxy, Shared};
 use crate::ratelimit::RateLimiter;
+use crate::reload::Reloader;
 use crate::tls::TlsError;
 use crate::upstream::{Upstream, UpstreamBuildError};
 
@@ -21,9 +26,9 @@ use crate::upstream::{Upstream, UpstreamBuildError};
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot bind listener[{index}] to {address}: {source}")]
+    #[error("cannot bind {what} to {address}: {source}")]
     Bind {
-        index: usize,
+        what: String,
         address: SocketAddr,
         #[source]
         source: std::io::Error,
@@ -38,81 +43,189 @@ pub enum StartError {
     Upstream(#[from] UpstreamBuildError),
 }
 
-/// Binds every `[[listener]]` of the config, in order.
-pub async fn bind(config: &Config) -> Result<Vec<TcpListener>, StartError> {
-    let mut bound = Vec::with_capacity(config.listeners.len());
-    for (index, listener) in config.listeners.iter().enumerate() {
-        let socket = TcpListener::bind(listener.bind)
-            .await
-            .map_err(|source| StartError::Bind {
-                index,
-                address: listener.bind,
-                source,
-            })?;
-        bound.push(socket);
-    }
-    Ok(bound)
+/// Sockets bound for a config: one per `[[listener]]`, in order, and the admin listener.
+pub struct Bound {
+    pub listeners: Vec<TcpListener>,
+    pub admin: Option<TcpListener>,
 }
 
-/// Serves already-bound listeners (one per `[[listener]]`, in order) until `shutdown`
-/// resolves, then lets in-flight requests finish.
+impl Bound {
+    /// The local addresses of the proxy listeners, in config order.
+    pub fn listener_addresses(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+}
+
+async fn bind_one(what: String, address: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind {
+            what,
+            address,
+            source,
+        })
+}
+
+/// Binds every `[[listener]]` of the config, in order, and `[admin]` if configured.
+pub async fn bind(config: &Config) -> Result<Bound, StartError> {
+    let mut listeners = Vec::with_capacity(config.listeners.len());
+    for (index, listener) in config.listeners.iter().enumerate() {
+        listeners.push(bind_one(format!("listener[{index}]"), listener.bind).await?);
+    }
+    let admin = match &config.admin {
+        Some(admin) => Some(bind_one("the admin listener".to_owned(), admin.bind).await?),
+        None => None,
+    };
+    Ok(Bound { listeners, admin })
+}
+
+/// A running proxy.
+pub struct Server {
+    reloader: Arc<Reloader>,
+    readiness: Arc<Readiness>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts serving already-bound sockets. `config_path` is where reloads read from.
+    pub fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+        bound: Bound,
+    ) -> Result<Self, StartError> {
+        let shared = Arc::new(Shared {
+            stores: ArcSwap::from_pointee(config.store_map()?),
+            upstream: Upstream::new(&config.upstream)?,
+            rate_limit: RateLimiter::new(config.rate_limit.max_wait),
+            metrics: Arc::new(Metrics::new()),
+            max_body: config.limits.max_body,
+            via_token: crate::proxy::headers::new_via_token(),
+        });
+
+        // Load every certificate before serving anything, so a bad file stops the start.
+        let mut tls_sources = Vec::with_capacity(config.listeners.len());
+        for (index, listener_config) in config.listeners.iter().enumerate() {
+            let source = match &listener_config.tls {
+                Some(files) => Some(TlsSource::new(
+                    crate::tls::server_config(&files.cert, &files.key)
+                        .map_err(|source| StartError::Tls { index, source })?,
+                )),
+                None => None,
+            };
+            tls_sources.push(source);
+        }
+
+        let (stop, stop_receiver) = watch::channel(false);
+        let readiness = Arc::new(Readiness::default());
+        let mut tasks = Vec::new();
+        for (index, ((listener_config, socket), tls)) in config
+            .listeners
+            .iter()
+            .zip(bound.listeners)
+            .zip(tls_sources.iter().cloned())
+            .enumerate()
+        {
+            let limits = ConnectionLimits {
+                header_read_timeout: listener_config.header_read_timeout,
+                idle_timeout: listener_config.idle_timeout,
+                drain_timeout: config.drain_timeout,
+            };
+            let address = socket.local_addr().ok();
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!(listener = index, address = ?address, scheme, mode = listener_config.mode.as_str(), "listening");
+            let proxy = Proxy::new(listener_config.mode, shared.clone());
+            tasks.push(tokio::spawn(listener::serve(
+                socket,
+                tls,
+                limits,
+                move |request| {
+                    let proxy = proxy.clone();
+                    async move { proxy.handle(request).await }
+                },
+                stopped(stop_receiver.clone()),
+            )));
+        }
+
+        let reloader = Arc::new(Reloader::new(
+            config_path,
+            config.clone(),
+            shared.clone(),
+            tls_sources,
+        ));
+        if let (Some(admin_config), Some(socket)) = (&config.admin, bound.admin) {
+            let admin = Admin::new(
+                admin_config.token.clone(),
+                shared,
+                reloader.clone(),
+                readiness.clone(),
+            );
+            tracing::info!(address = ?socket.local_addr().ok(), "admin listening");
+            let limits = ConnectionLimits {
+                drain_timeout: config.drain_timeout,
+                ..ConnectionLimits::default()
+            };
+            tasks.push(tokio::spawn(listener::serve(
+                socket,
+                None::<TlsSource>,
+                limits,
+                move |request| {
+                    let admin = admin.clone();
+                    async move { admin.handle(request).await }
+                },
+                stopped(stop_receiver.clone()),
+            )));
+        }
+        readiness.set_serving(true);
+
+        Ok(Self {
+            reloader,
+            readiness,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Re-reads the config file; see [`Reloader::reload`].
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
+    /// Stops accepting, lets in-flight requests finish within the drain timeout, and
+    /// returns once every listener has stopped.
+    pub async fn stop(self) {
+        tracing::info!("shutting down; draining in-flight requests");
+        self.readiness.set_serving(false);
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        tracing::info!("stopped");
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains and returns.
 pub async fn run(
     config: Config,
-    bound: Vec<TcpListener>,
-    shutdown: impl Future<Output = ()> + Send,
+    config_path: Option<PathBuf>,
+    bound: Bound,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let shared = Arc::new(Shared {
-        stores: ArcSwap::from_pointee(config.store_map()?),
-        upstream: Upstream::new(&config.upstream)?,
-        rate_limit: RateLimiter::new(config.rate_limit.max_wait),
-        metrics: Arc::new(Metrics::new()),
-        max_body: config.limits.max_body,
-        via_token: crate::proxy::headers::new_via_token(),
-    });
-
-    let (stop_sender, stop_receiver) = watch::channel(false);
-    let mut tasks = Vec::with_capacity(bound.len());
-    for (index, (listener_config, socket)) in config.listeners.iter().zip(bound).enumerate() {
-        let tls = match &listener_config.tls {
-            Some(files) => Some(
-                crate::tls::server_config(&files.cert, &files.key)
-                    .map_err(|source| StartError::Tls { index, source })?,
-            ),
-            None => None,
-        };
-        let limits = ConnectionLimits {
-            header_read_timeout: listener_config.header_read_timeout,
-            idle_timeout: listener_config.idle_timeout,
-        };
-        let address = socket.local_addr().ok();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        tracing::info!(listener = index, address = ?address, scheme, mode = listener_config.mode.as_str(), "listening");
-
-        let proxy = Proxy::new(listener_config.mode, shared.clone());
-        let mut stop = stop_receiver.clone();
-        let stopped = async move {
-            let _ = stop.wait_for(|stopped| *stopped).await;
-        };
-        tasks.push(tokio::spawn(listener::serve(
-            socket,
-            tls,
-            limits,
-            move |request| {
-                let proxy = proxy.clone();
-                async move { proxy.handle(request).await }
-            },
-            stopped,
-        )));
-    }
-
+    let server = Server::start(config, config_path, bound)?;
     shutdown.await;
-    tracing::info!("shutting down; waiting for in-flight requests");
-    let _ = stop_sender.send(true);
-    for task in tasks {
-        let _ = task.await;
-    }
-    tracing::info!("stopped");
+    server.stop().await;
     Ok(())
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 /// Loads every certificate and key the config names, so `check-config` catches a bad file

@@ -27,3 +27,27 @@ pub async fn shutdown() {
         () = terminate => tracing::info!("received SIGTERM"),
     }
 }
+
+/// Reloads the configuration on every SIGHUP, in a background task. Does nothing on
+/// platforms without SIGHUP.
+pub fn reload_on_hangup(reloader: std::sync::Arc<crate::reload::Reloader>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let mut hangups = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGHUP; reload with POST /admin/reload instead");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("received SIGHUP; reloading");
+            // The result is logged and counted by the reloader.
+            let _ = reloader.reload();
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = reloader;
+}

@@ -137,12 +137,10 @@ impl Harness {
         let bound = storebridge::server::bind(&config)
             .await
             .expect("bind proxy");
-        let addresses: Vec<SocketAddr> = bound
-            .iter()
-            .map(|l| l.local_addr().expect("address"))
-            .collect();
+        let addresses: Vec<SocketAddr> = bound.listener_addresses();
         tokio::spawn(storebridge::server::run(
             config,
+            None,
             bound,
             stopped(stop_receiver),
         ));
