@@ -17,9 +17,8 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use storebridge::config::{Config, LimitsConfig, ListenerConfig, Mode, TlsFiles, UpstreamConfig};
+use storebridge::config::{Config, Mode};
 use storebridge::sandbox::{Sandbox, SandboxOptions};
-use storebridge::stores::{StoreId, StorePair};
 
 pub const LEGACY: u64 = 12345;
 pub const CONNECT: u64 = 7654321;
@@ -49,15 +48,26 @@ pub struct HarnessOptions {
     pub upstream: Option<String>,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
+    /// Serve `[admin]` on 127.0.0.1:0, with this bearer token if given.
+    pub admin: bool,
+    pub admin_token: Option<String>,
+    pub sandbox_rate_limit: u32,
+    pub max_wait: Duration,
+    pub drain_timeout: Duration,
 }
 
 impl Default for HarnessOptions {
     fn default() -> Self {
         Self {
-            max_body: LimitsConfig::default().max_body,
+            max_body: 64 << 20,
             upstream: None,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            admin: false,
+            admin_token: None,
+            sandbox_rate_limit: 1000,
+            max_wait: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -67,9 +77,14 @@ pub struct Harness {
     pub sandbox_url: String,
     pub mirror_url: String,
     pub translate_url: String,
+    pub admin_url: Option<String>,
     pub ca_file: PathBuf,
+    /// The config file the proxy was started from and reloads from.
+    pub config_path: PathBuf,
+    pub folder: PathBuf,
     pub client: TestClient,
     stop: watch::Sender<bool>,
+    proxy: Option<tokio::task::JoinHandle<()>>,
     _folder: tempfile::TempDir,
 }
 
@@ -86,8 +101,10 @@ impl Harness {
             .expect("server TLS");
         let (stop, stop_receiver) = watch::channel(false);
 
+        // The sandbox, standing in for ShipStation.
         let sandbox_options = SandboxOptions {
             webhook_ca_file: Some(certs.ca_cert.clone()),
+            rate_limit_per_minute: options.sandbox_rate_limit,
             ..SandboxOptions::default()
         };
         let sandbox = Sandbox::new(sandbox_options).expect("sandbox");
@@ -102,48 +119,31 @@ impl Harness {
         ));
         let sandbox_url = format!("https://{sandbox_address}");
 
-        let listener = |mode| ListenerConfig {
-            bind: "127.0.0.1:0".parse().expect("address"),
-            mode,
-            tls: Some(TlsFiles {
-                cert: certs.server_cert.clone(),
-                key: certs.server_key.clone(),
-            }),
-            dangerous_plaintext: false,
-            header_read_timeout: options.header_read_timeout,
-            idle_timeout: Duration::from_secs(90),
-        };
-        let config = Config {
-            listeners: vec![listener(Mode::Mirror), listener(Mode::Translate)],
-            upstream: UpstreamConfig {
-                v1: options
-                    .upstream
-                    .clone()
-                    .unwrap_or_else(|| sandbox_url.clone()),
-                ca_file: Some(certs.ca_cert.clone()),
-                request_timeout: options.request_timeout,
-                ..UpstreamConfig::default()
-            },
-            stores: vec![StorePair {
-                legacy: StoreId(LEGACY),
-                connect: StoreId(CONNECT),
-            }],
-            limits: LimitsConfig {
-                max_body: options.max_body,
-            },
-            ..Config::default()
-        };
-        config.validate().expect("valid config");
+        // The proxy, from a config file parsed as `storebridge serve` parses it.
+        let upstream = options
+            .upstream
+            .clone()
+            .unwrap_or_else(|| sandbox_url.clone());
+        let config_path = folder.path().join("storebridge.toml");
+        std::fs::write(
+            &config_path,
+            config_text(&options, &upstream, LEGACY, CONNECT),
+        )
+        .expect("write config");
+        let config = Config::load(&config_path).expect("valid config");
         let bound = storebridge::server::bind(&config)
             .await
             .expect("bind proxy");
         let addresses: Vec<SocketAddr> = bound.listener_addresses();
-        tokio::spawn(storebridge::server::run(
-            config,
-            None,
-            bound,
-            stopped(stop_receiver),
-        ));
+        let admin_url = bound
+            .admin_address()
+            .map(|address| format!("http://{address}"));
+        let reload_path = config_path.clone();
+        let proxy = tokio::spawn(async move {
+            storebridge::server::run(config, Some(reload_path), bound, stopped(stop_receiver))
+                .await
+                .expect("proxy run");
+        });
 
         let client = TestClient::new(&certs.ca_cert, sandbox.basic_auth_header());
         Harness {
@@ -151,10 +151,22 @@ impl Harness {
             sandbox_url,
             mirror_url: format!("https://{}", addresses[0]),
             translate_url: format!("https://{}", addresses[1]),
+            admin_url,
             ca_file: certs.ca_cert.clone(),
+            config_path,
+            folder: folder.path().to_owned(),
             client,
             stop,
+            proxy: Some(proxy),
             _folder: folder,
+        }
+    }
+
+    /// Stops the proxy and waits until it has drained.
+    pub async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(proxy) = self.proxy.take() {
+            proxy.await.expect("proxy task");
         }
     }
 
@@ -211,6 +223,58 @@ impl Drop for Harness {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// The config file text the harness starts the proxy with: a mirror and a translate
+/// listener on 127.0.0.1:0 with the test certificates, and one store pair.
+pub fn config_text(options: &HarnessOptions, upstream: &str, legacy: u64, connect: u64) -> String {
+    let mut text = format!(
+        r#"drain_timeout = "{drain}ms"
+
+[[listener]]
+bind = "127.0.0.1:0"
+mode = "mirror"
+header_read_timeout = "{header}ms"
+[listener.tls]
+cert = "server.crt"
+key = "server.key"
+
+[[listener]]
+bind = "127.0.0.1:0"
+mode = "translate"
+header_read_timeout = "{header}ms"
+[listener.tls]
+cert = "server.crt"
+key = "server.key"
+
+[upstream]
+v1 = "{upstream}"
+ca_file = "ca.crt"
+request_timeout = "{request}ms"
+
+[limits]
+max_body = {max_body}
+
+[rate_limit]
+max_wait = "{max_wait}ms"
+
+[[store]]
+legacy = {legacy}
+connect = {connect}
+"#,
+        drain = options.drain_timeout.as_millis(),
+        header = options.header_read_timeout.as_millis(),
+        request = options.request_timeout.as_millis(),
+        max_body = options.max_body,
+        max_wait = options.max_wait.as_millis(),
+    );
+    if options.admin {
+        text.push_str("\n[admin]\nbind = \"127.0.0.1:0\"\n");
+        if let Some(token) = &options.admin_token {
+            text.push_str(&format!("token = \"{token}\"\n"));
+        }
+    }
+    text
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
