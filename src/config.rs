@@ -506,6 +506,30 @@ mod tests {
     }
 
     #[test]
+    fn admin_off_loopback_needs_token() {
+        let text = format!("{MINIMAL}\n[admin]\nbind = \"0.0.0.0:9090\"\n");
+        assert_eq!(invalid_key(parse(&text)), "admin.token");
+        let with_token = format!("{text}token = \"s3cret-token\"\n");
+        assert!(parse(&with_token).is_ok());
+        let loopback = format!("{MINIMAL}\n[admin]\nbind = \"127.0.0.1:9090\"\n");
+        assert!(parse(&loopback).is_ok());
+    }
+
+    #[test]
+    fn resolve_entries_validated() {
+        let good = MINIMAL.replace(
+            "[upstream]",
+            "[upstream]\nresolve = [\"ssapi.shipstation.com:443=203.0.113.10\"]",
+        );
+        assert!(parse(&good).is_ok());
+        let bad = MINIMAL.replace(
+            "[upstream]",
+            "[upstream]\nresolve = [\"ssapi.shipstation.com=203.0.113.10\"]",
+        );
+        assert_eq!(invalid_key(parse(&bad)), "upstream.resolve");
+    }
+
+    #[test]
     fn no_listener_rejected() {
         let text = "[upstream]\n";
         assert_eq!(invalid_key(parse(text)), "listener");

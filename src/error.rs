@@ -160,16 +160,7 @@ impl ProxyError {
             } => (headers, Some(retry_after.as_secs_f64().ceil() as u64)),
             _ => (rate_limit, None),
         };
-        if status == StatusCode::LOOP_DETECTED {
-            tracing::error!(
-                code = self.code(),
-                "request looped back into this proxy; check [upstream] resolve"
-            );
-        } else if status.is_server_error() {
-            tracing::warn!(code = self.code(), error = %ErrorChain(&self), "request failed upstream");
-        } else {
-            tracing::info!(code = self.code(), error = %ErrorChain(&self), "request rejected");
-        }
+        self.log();
         let body = serde_json::json!({
             "message": self.client_message(),
             "code": self.code(),
@@ -187,6 +178,30 @@ impl ProxyError {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
+    }
+}
+
+impl ProxyError {
+    /// Logs the error once, at the level of the written policy: error when the request or
+    /// its answer may be lost, warn when nothing reached ShipStation and the client can
+    /// simply retry, debug for requests rejected because of what the client sent.
+    fn log(&self) {
+        let code = self.code();
+        match self {
+            ProxyError::Loop => {
+                tracing::error!(code, "request looped back into this proxy; pin the upstream address with [upstream] resolve")
+            }
+            ProxyError::UpstreamTimeout { .. }
+            | ProxyError::UpstreamFailed(_)
+            | ProxyError::UpstreamBodyTooLarge { .. }
+            | ProxyError::UpstreamEncoding { .. } => {
+                tracing::error!(code, error = %ErrorChain(self), "request failed after it was sent upstream")
+            }
+            ProxyError::UpstreamUnreachable { .. } => {
+                tracing::warn!(code, error = %ErrorChain(self), "upstream unreachable; nothing was sent")
+            }
+            _ => tracing::debug!(code, error = %ErrorChain(self), "request rejected"),
+        }
     }
 }
 

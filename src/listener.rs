@@ -121,6 +121,9 @@ pub async fn serve<S, F, B, T>(
         tracker.spawn(connection.run(service.clone()));
     }
 
+    // Close the socket now, so new connections are refused at once instead of waiting in
+    // the backlog until the drain is over.
+    drop(listener);
     let _ = stop_sender.send(true);
     tracker.close();
     if tokio::time::timeout(limits.drain_timeout, tracker.wait())

@@ -84,6 +84,7 @@ impl Proxy {
         self.record_metrics(label, status, &outcome);
         let rewrites = outcome.request_rewrites.total() + outcome.response_rewrites;
         tracing::info!(
+            target: "storebridge::access",
             method = %method,
             route = %route,
             status,

@@ -54,6 +54,9 @@ pub struct HarnessOptions {
     pub sandbox_rate_limit: u32,
     pub max_wait: Duration,
     pub drain_timeout: Duration,
+    /// Reach the sandbox by this host name, pinned to 127.0.0.1 with `[upstream] resolve`
+    /// (the name is added to the test certificate), instead of by its address.
+    pub sandbox_host: Option<String>,
 }
 
 impl Default for HarnessOptions {
@@ -68,6 +71,7 @@ impl Default for HarnessOptions {
             sandbox_rate_limit: 1000,
             max_wait: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            sandbox_host: None,
         }
     }
 }
@@ -95,8 +99,9 @@ impl Harness {
 
     pub async fn start_with(options: HarnessOptions) -> Self {
         let folder = tempfile::tempdir().expect("temporary folder");
-        let certs =
-            storebridge::certs::write_dev_certs(folder.path(), &[]).expect("dev certificates");
+        let extra_names: Vec<String> = options.sandbox_host.iter().cloned().collect();
+        let certs = storebridge::certs::write_dev_certs(folder.path(), &extra_names)
+            .expect("dev certificates");
         let server_tls = storebridge::tls::server_config(&certs.server_cert, &certs.server_key)
             .expect("server TLS");
         let (stop, stop_receiver) = watch::channel(false);
@@ -120,10 +125,11 @@ impl Harness {
         let sandbox_url = format!("https://{sandbox_address}");
 
         // The proxy, from a config file parsed as `storebridge serve` parses it.
-        let upstream = options
-            .upstream
-            .clone()
-            .unwrap_or_else(|| sandbox_url.clone());
+        let upstream = match (&options.upstream, &options.sandbox_host) {
+            (Some(upstream), _) => upstream.clone(),
+            (None, Some(host)) => format!("https://{host}:{}", sandbox_address.port()),
+            (None, None) => sandbox_url.clone(),
+        };
         let config_path = folder.path().join("storebridge.toml");
         std::fs::write(
             &config_path,
@@ -251,6 +257,7 @@ key = "server.key"
 v1 = "{upstream}"
 ca_file = "ca.crt"
 request_timeout = "{request}ms"
+{resolve}
 
 [limits]
 max_body = {max_body}
@@ -267,6 +274,7 @@ connect = {connect}
         request = options.request_timeout.as_millis(),
         max_body = options.max_body,
         max_wait = options.max_wait.as_millis(),
+        resolve = resolve_line(options, upstream),
     );
     if options.admin {
         text.push_str("\n[admin]\nbind = \"127.0.0.1:0\"\n");
@@ -275,6 +283,15 @@ connect = {connect}
         }
     }
     text
+}
+
+/// `resolve = [...]` pinning the sandbox host name to 127.0.0.1, or nothing.
+fn resolve_line(options: &HarnessOptions, upstream: &str) -> String {
+    let Some(host) = &options.sandbox_host else {
+        return String::new();
+    };
+    let port = upstream.rsplit(':').next().unwrap_or("443");
+    format!("resolve = [\"{host}:{port}=127.0.0.1\"]")
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
