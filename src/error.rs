@@ -1,4 +1,4 @@
-//! Errors the proxy answers itself, and the one place that turns them into responses.
+//! Errors the proxy responds with itself, and the one place that turns them into responses.
 //!
 //! Who is at fault decides the status: the client (400, 413), the upstream (502, 504).
 //! The client gets a JSON body `{"message": ..., "code": ...}` whose message says what to do;
@@ -14,7 +14,7 @@ use crate::rewrite::MalformedJson;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What went wrong while proxying one request.
+/// An error while proxying one request.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("upstream {authority} is unreachable")]

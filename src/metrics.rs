@@ -21,7 +21,7 @@ pub struct RequestLabels {
 pub struct RewriteLabels {
     /// `query`, `path` or `body`.
     pub location: &'static str,
-    /// `to_connect` (calls) or `to_legacy` (mirror answers).
+    /// `to_connect` (requests) or `to_legacy` (mirror responses).
     pub direction: &'static str,
 }
 
@@ -46,9 +46,9 @@ pub struct Metrics {
     pub rate_limit_wait_seconds: Histogram,
     /// Requests held until the window reset instead of collecting a 429 upstream.
     pub too_many_avoided: Counter,
-    /// 429 answers from ShipStation passed on to clients.
+    /// 429 responses from ShipStation passed on to clients.
     pub too_many_passed: Counter,
-    /// 429 answers storebridge made because the wait would pass `rate_limit.max_wait`.
+    /// 429 responses storebridge made because the wait would pass `rate_limit.max_wait`.
     pub too_many_local: Counter,
     pub loops_detected: Counter,
     pub reloads: Counter,

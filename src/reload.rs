@@ -30,7 +30,7 @@ pub enum ReloadError {
     },
 }
 
-/// What a successful reload applied, and what it left for a restart.
+/// The result of a successful reload: what it applied and what it left for a restart.
 #[derive(Debug, serde::Serialize)]
 pub struct ReloadReport {
     pub store_pairs: usize,

@@ -48,7 +48,7 @@ pub struct Proxy {
     shared: Arc<Shared>,
 }
 
-/// What one request did, for the access log and metrics.
+/// The outcome of one request, for the access log and metrics.
 #[derive(Default)]
 struct Outcome {
     request_rewrites: RewriteCounts,
@@ -189,7 +189,7 @@ impl Proxy {
             &shared.metrics,
         );
 
-        // Translate the answer.
+        // Translate the response.
         let context = ResponseContext {
             mode: self.mode,
             route,
