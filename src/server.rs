@@ -138,9 +138,9 @@ impl Server {
                 idle_timeout: listener_config.idle_timeout,
                 drain_timeout: config.drain_timeout,
             };
-            let address = socket.local_addr().ok();
+            let address = describe_address(&socket);
             let scheme = if tls.is_some() { "https" } else { "http" };
-            tracing::info!(listener = index, address = ?address, scheme, mode = listener_config.mode.as_str(), "listening");
+            tracing::info!(listener = index, address = %address, scheme, mode = listener_config.mode.as_str(), "listening");
             let proxy = Proxy::new(listener_config.mode, shared.clone());
             tasks.push(tokio::spawn(listener::serve(
                 socket,
@@ -167,7 +167,7 @@ impl Server {
                 reloader.clone(),
                 readiness.clone(),
             );
-            tracing::info!(address = ?socket.local_addr().ok(), "admin listening");
+            tracing::info!(address = %describe_address(&socket), "admin listening");
             let limits = ConnectionLimits {
                 drain_timeout: config.drain_timeout,
                 ..ConnectionLimits::default()
@@ -222,6 +222,14 @@ pub async fn run(
     shutdown.await;
     server.stop().await;
     Ok(())
+}
+
+/// The bound address for logs, such as `127.0.0.1:8443`.
+fn describe_address(socket: &TcpListener) -> String {
+    match socket.local_addr() {
+        Ok(address) => address.to_string(),
+        Err(error) => format!("unknown ({error})"),
+    }
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
