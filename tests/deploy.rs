@@ -1,8 +1,9 @@
-//! Checks the deployment files under deploy/: the Kubernetes manifests parse and keep the
-//! probes, mounts and security settings storebridge needs, every config (the files and the
-//! copies inside manifests) passes `storebridge check-config` with development certificates
-//! in place, the systemd unit passes `systemd-analyze verify` where that tool is installed,
-//! and the Dockerfile keeps the entry point and ports the other files rely on.
+//! Checks the deployment files under deploy/. The Kubernetes manifests must parse and keep
+//! the probes, mounts and security settings storebridge needs. Every config, as a file and
+//! as the copy inside a manifest, must pass `storebridge check-config` with development
+//! certificates in place. The systemd unit must pass `systemd-analyze verify` where that
+//! tool is installed, and the Dockerfile must keep the entry point and ports the other files
+//! rely on.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,11 +13,11 @@ use std::time::Duration;
 use storebridge::config::Config;
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// Admin paths that answer without a bearer token. Probes must use these, because a token
+/// Admin paths that respond without a bearer token. Probes must use these, because a token
 /// in a probe header would sit in the manifest in clear text.
 const OPEN_ADMIN_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
-/// The key that holds storebridge's config inside a Secret or ConfigMap.
+/// The key that contains storebridge's config inside a Secret or ConfigMap.
 const CONFIG_KEY: &str = "storebridge.toml";
 
 const KNOWN_KINDS: [&str; 3] = ["ConfigMap", "Deployment", "Secret"];
@@ -64,7 +65,7 @@ impl Manifest {
         self.path.display().to_string()
     }
 
-    /// The document of `kind` named `name`, if the file has one.
+    /// Finds the document of `kind` named `name`.
     fn find(&self, kind: &str, name: &str) -> Option<&Yaml> {
         self.documents.iter().find(|doc| {
             doc["kind"].as_str() == Some(kind) && doc["metadata"]["name"].as_str() == Some(name)
@@ -80,7 +81,7 @@ impl Manifest {
             .collect()
     }
 
-    /// The config text embedded in a Secret's `stringData` or a ConfigMap's `data`.
+    /// Returns the config text embedded in a Secret's `stringData` or a ConfigMap's `data`.
     fn embedded_config(&self) -> Option<&str> {
         self.documents.iter().find_map(|doc| {
             let field = match doc["kind"].as_str() {
@@ -111,7 +112,7 @@ fn items(node: &Yaml) -> &[Yaml] {
     node.as_vec().map(Vec::as_slice).unwrap_or(&[])
 }
 
-/// Init containers first, then regular containers, as the kubelet starts them.
+/// Lists init containers first, then regular containers, in the order the kubelet starts them.
 fn all_containers(pod: &Yaml) -> Vec<&Yaml> {
     items(&pod["initContainers"])
         .iter()
@@ -148,7 +149,8 @@ fn embedded_config(manifest: &Manifest) -> Config {
     parse_config(text, &manifest.name())
 }
 
-/// Paths a config names relative to its own folder: TLS files and the upstream CA bundle.
+/// Collects the paths a config names relative to its own folder: TLS files and the upstream
+/// CA bundle.
 fn relative_file_paths(text: &str) -> BTreeSet<String> {
     let value: toml::Value = toml::from_str(text).expect("config is TOML");
     let mut paths = BTreeSet::new();
@@ -230,18 +232,21 @@ fn manifests_have_known_kinds() {
             manifest.name()
         );
         for (index, doc) in manifest.documents.iter().enumerate() {
-            let at = format!("{} document {index}", manifest.name());
+            let location = format!("{} document {index}", manifest.name());
             assert!(
                 doc["apiVersion"].as_str().is_some(),
-                "{at}: missing apiVersion"
+                "{location}: missing apiVersion"
             );
             let kind = doc["kind"]
                 .as_str()
-                .unwrap_or_else(|| panic!("{at}: missing kind"));
-            assert!(KNOWN_KINDS.contains(&kind), "{at}: unexpected kind {kind}");
+                .unwrap_or_else(|| panic!("{location}: missing kind"));
+            assert!(
+                KNOWN_KINDS.contains(&kind),
+                "{location}: unexpected kind {kind}"
+            );
             assert!(
                 doc["metadata"]["name"].as_str().is_some(),
-                "{at}: missing metadata.name"
+                "{location}: missing metadata.name"
             );
         }
         assert_eq!(
@@ -304,11 +309,11 @@ fn probes_use_open_admin_paths() {
                     if get.is_badvalue() || !is_storebridge(container) {
                         continue;
                     }
-                    let at = format!("{}: {name}.{probe}", manifest.name());
+                    let location = format!("{}: {name}.{probe}", manifest.name());
                     let path = get["path"].as_str().unwrap_or_default();
                     assert!(
                         OPEN_ADMIN_PATHS.contains(&path),
-                        "{at}: path {path:?} needs a token or does not exist"
+                        "{location}: path {path:?} needs a token or does not exist"
                     );
                     let port = match &get["port"] {
                         Yaml::Integer(number) => *number,
@@ -316,13 +321,15 @@ fn probes_use_open_admin_paths() {
                             .iter()
                             .find(|port| port["name"].as_str() == Some(port_name))
                             .and_then(|port| port["containerPort"].as_i64())
-                            .unwrap_or_else(|| panic!("{at}: no container port named {port_name}")),
-                        other => panic!("{at}: unexpected port {other:?}"),
+                            .unwrap_or_else(|| {
+                                panic!("{location}: no container port named {port_name}")
+                            }),
+                        other => panic!("{location}: unexpected port {other:?}"),
                     };
                     assert_eq!(
                         port,
                         i64::from(admin_port),
-                        "{at}: port is not the admin port"
+                        "{location}: port is not the admin port"
                     );
                 }
             }
@@ -343,47 +350,47 @@ fn storebridge_runs_locked_down() {
             );
             let container = containers[0];
             let security = &container["securityContext"];
-            let at = manifest.name();
+            let location = manifest.name();
 
             let non_root = security["runAsNonRoot"]
                 .as_bool()
                 .or(pod["securityContext"]["runAsNonRoot"].as_bool());
-            assert_eq!(non_root, Some(true), "{at}: runAsNonRoot is not set");
+            assert_eq!(non_root, Some(true), "{location}: runAsNonRoot is not set");
             if let Some(user) = security["runAsUser"].as_i64() {
-                assert_ne!(user, 0, "{at}: runAsUser is root");
+                assert_ne!(user, 0, "{location}: runAsUser is root");
             }
             assert_eq!(
                 security["allowPrivilegeEscalation"].as_bool(),
                 Some(false),
-                "{at}: allowPrivilegeEscalation"
+                "{location}: allowPrivilegeEscalation"
             );
             assert_eq!(
                 security["readOnlyRootFilesystem"].as_bool(),
                 Some(true),
-                "{at}: readOnlyRootFilesystem"
+                "{location}: readOnlyRootFilesystem"
             );
             let dropped: Vec<&str> = items(&security["capabilities"]["drop"])
                 .iter()
                 .filter_map(Yaml::as_str)
                 .collect();
-            assert_eq!(dropped, ["ALL"], "{at}: capabilities.drop");
+            assert_eq!(dropped, ["ALL"], "{location}: capabilities.drop");
             assert!(
                 security["capabilities"]["add"].is_badvalue(),
-                "{at}: capabilities.add"
+                "{location}: capabilities.add"
             );
 
             let resources = &container["resources"];
             assert!(
                 resources["requests"]["cpu"].as_str().is_some(),
-                "{at}: no CPU request"
+                "{location}: no CPU request"
             );
             assert!(
                 resources["requests"]["memory"].as_str().is_some(),
-                "{at}: no memory request"
+                "{location}: no memory request"
             );
             assert!(
                 resources["limits"]["memory"].as_str().is_some(),
-                "{at}: no memory limit"
+                "{location}: no memory limit"
             );
 
             // A native sidecar: an init container that keeps running.
@@ -394,7 +401,7 @@ fn storebridge_runs_locked_down() {
                 assert_eq!(
                     container["restartPolicy"].as_str(),
                     Some("Always"),
-                    "{at}: init container without restartPolicy: Always"
+                    "{location}: init container without restartPolicy: Always"
                 );
             }
         }
@@ -425,7 +432,7 @@ fn mounts_provide_config_files() {
         needed.insert(CONFIG_KEY.to_owned());
         for pod in manifest.pod_specs() {
             let container = storebridge_containers(pod)[0];
-            let at = manifest.name();
+            let location = manifest.name();
             let args: Vec<&str> = items(&container["args"])
                 .iter()
                 .filter_map(Yaml::as_str)
@@ -433,12 +440,12 @@ fn mounts_provide_config_files() {
             let position = args
                 .iter()
                 .position(|arg| *arg == "--config")
-                .unwrap_or_else(|| panic!("{at}: no --config"));
+                .unwrap_or_else(|| panic!("{location}: no --config"));
             let config_path = Path::new(args[position + 1]);
             assert_eq!(
                 config_path.file_name().and_then(|n| n.to_str()),
                 Some(CONFIG_KEY),
-                "{at}: config file name"
+                "{location}: config file name"
             );
             let folder = config_path
                 .parent()
@@ -449,16 +456,16 @@ fn mounts_provide_config_files() {
             let mount = items(&container["volumeMounts"])
                 .iter()
                 .find(|mount| mount["mountPath"].as_str() == Some(folder))
-                .unwrap_or_else(|| panic!("{at}: nothing is mounted at {folder}"));
+                .unwrap_or_else(|| panic!("{location}: nothing is mounted location {folder}"));
             assert!(
                 mount["subPath"].is_badvalue(),
-                "{at}: subPath mounts miss Secret updates"
+                "{location}: subPath mounts miss Secret updates"
             );
             let volume_name = mount["name"].as_str().expect("mount name");
             let volume = items(&pod["volumes"])
                 .iter()
                 .find(|volume| volume["name"].as_str() == Some(volume_name))
-                .unwrap_or_else(|| panic!("{at}: no volume {volume_name}"));
+                .unwrap_or_else(|| panic!("{location}: no volume {volume_name}"));
 
             // Each file the config needs must come from a Secret in this manifest that has the key.
             let sources: Vec<(&str, &[Yaml])> = if volume["projected"].is_badvalue() {
@@ -481,14 +488,14 @@ fn mounts_provide_config_files() {
             };
             let mut provided = BTreeSet::new();
             for (secret_name, entries) in sources {
-                let secret = manifest
-                    .find("Secret", secret_name)
-                    .unwrap_or_else(|| panic!("{at}: Secret {secret_name} is not in this file"));
+                let secret = manifest.find("Secret", secret_name).unwrap_or_else(|| {
+                    panic!("{location}: Secret {secret_name} is not in this file")
+                });
                 for entry in entries {
                     let key = entry["key"].as_str().expect("item key");
                     assert!(
                         !secret["stringData"][key].is_badvalue(),
-                        "{at}: Secret {secret_name} has no key {key}"
+                        "{location}: Secret {secret_name} has no key {key}"
                     );
                     provided.insert(entry["path"].as_str().expect("item path").to_owned());
                 }
@@ -496,7 +503,7 @@ fn mounts_provide_config_files() {
             for path in &needed {
                 assert!(
                     provided.contains(path),
-                    "{at}: {folder}/{path} is not mounted"
+                    "{location}: {folder}/{path} is not mounted"
                 );
             }
         }
@@ -511,7 +518,7 @@ fn app_trusts_storebridge_ca() {
                 .into_iter()
                 .filter(|c| !is_storebridge(c))
             {
-                let at = format!(
+                let location = format!(
                     "{}: {}",
                     manifest.name(),
                     container["name"].as_str().unwrap_or("?")
@@ -520,12 +527,15 @@ fn app_trusts_storebridge_ca() {
                     .iter()
                     .find(|env| env["name"].as_str() == Some("NODE_EXTRA_CA_CERTS"))
                     .and_then(|env| env["value"].as_str())
-                    .unwrap_or_else(|| panic!("{at}: NODE_EXTRA_CA_CERTS is not set"));
+                    .unwrap_or_else(|| panic!("{location}: NODE_EXTRA_CA_CERTS is not set"));
                 let mounted = items(&container["volumeMounts"])
                     .iter()
                     .filter_map(|mount| mount["mountPath"].as_str())
                     .any(|mount| Path::new(ca_file).starts_with(mount));
-                assert!(mounted, "{at}: {ca_file} is not under any volume mount");
+                assert!(
+                    mounted,
+                    "{location}: {ca_file} is not under any volume mount"
+                );
             }
         }
     }
@@ -545,21 +555,24 @@ fn hardcoded_host_pins_upstream() {
                 continue;
             }
             checked += 1;
-            let at = manifest.name();
+            let location = manifest.name();
             let config = embedded_config(&manifest);
             let overrides =
                 storebridge::upstream::ResolveOverrides::parse(&config.upstream.resolve)
                     .expect("resolve entries");
             let pinned = overrides
                 .lookup("ssapi.shipstation.com", 443)
-                .unwrap_or_else(|| panic!("{at}: ssapi.shipstation.com:443 is not pinned, so storebridge would call itself"));
+                .unwrap_or_else(|| panic!("{location}: ssapi.shipstation.com:443 is not pinned, so storebridge would call itself"));
             for address in pinned {
-                assert!(!address.is_loopback(), "{at}: pinned to loopback {address}");
+                assert!(
+                    !address.is_loopback(),
+                    "{location}: pinned to loopback {address}"
+                );
             }
 
             assert!(
                 config.listeners.iter().any(|l| l.bind.port() == 443),
-                "{at}: no listener on port 443"
+                "{location}: no listener on port 443"
             );
             let unprivileged_from = items(&pod["securityContext"]["sysctls"])
                 .iter()
@@ -570,7 +583,7 @@ fn hardcoded_host_pins_upstream() {
                 .and_then(|value| value.parse::<u16>().ok());
             assert!(
                 unprivileged_from.is_some_and(|port| port <= 443),
-                "{at}: a non-root process cannot bind 443"
+                "{location}: a non-root process cannot bind 443"
             );
         }
     }
@@ -631,7 +644,7 @@ fn unit_file() -> PathBuf {
     deploy_dir().join("systemd").join("storebridge.service")
 }
 
-/// The values of `key=` lines in the unit file, in order.
+/// Collects the values of `key=` lines in the unit file, in order.
 fn unit_values(text: &str, key: &str) -> Vec<String> {
     let prefix = format!("{key}=");
     text.lines()
@@ -681,7 +694,7 @@ fn systemd_unit_verifies() {
         return;
     }
 
-    // verify checks that each Exec binary exists, so point them at the one cargo built.
+    // verify checks that each Exec binary exists, so point them location the one cargo built.
     let text = std::fs::read_to_string(unit_file()).expect("read unit");
     let text = text.replace(
         "/usr/local/bin/storebridge",
@@ -708,7 +721,7 @@ fn systemd_unit_verifies() {
     );
 }
 
-/// The Dockerfile's instructions, with continuation lines joined and comments dropped.
+/// Reads the Dockerfile's instructions, with continuation lines joined and comments dropped.
 fn dockerfile_instructions() -> Vec<(String, String)> {
     let text = std::fs::read_to_string(deploy_dir().join("Dockerfile")).expect("read Dockerfile");
     let mut instructions = Vec::new();
