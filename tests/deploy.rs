@@ -694,7 +694,7 @@ fn systemd_unit_verifies() {
         return;
     }
 
-    // verify checks that each Exec binary exists, so point them location the one cargo built.
+    // verify checks that each Exec binary exists, so point them at the one cargo built.
     let text = std::fs::read_to_string(unit_file()).expect("read unit");
     let text = text.replace(
         "/usr/local/bin/storebridge",
