@@ -120,7 +120,7 @@ fn all_containers(pod: &Yaml) -> Vec<&Yaml> {
         .collect()
 }
 
-/// Whether `container` runs the storebridge image, whatever registry and tag it names.
+/// Checks whether `container` runs the storebridge image, whatever registry and tag it names.
 fn is_storebridge(container: &Yaml) -> bool {
     let image = container["image"].as_str().unwrap_or_default();
     let last = image.rsplit('/').next().unwrap_or_default();
