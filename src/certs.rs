@@ -19,7 +19,7 @@ pub const DEFAULT_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 pub enum CertsError {
     #[error("cannot generate the certificate: {0}")]
     Generate(#[from] rcgen::Error),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         #[source]

@@ -78,7 +78,10 @@ pub async fn run(bind: SocketAddr) -> Result<(), BoxError> {
     // The proxy, mirroring legacy store IDs.
     let config = demo_config(bind, &certs, sandbox_address, &options);
     let bound = crate::server::bind(&config).await.map_err(|error| {
-        format!("{error}; is another demo running? pick another address with --bind")
+        format!(
+            "{}; is another demo running? pick another address with --bind",
+            crate::error::ErrorChain(&error)
+        )
     })?;
     let proxy_address = bound.listener_addresses().first().copied().unwrap_or(bind);
     let proxy_task = tokio::spawn(crate::server::run(

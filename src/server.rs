@@ -26,7 +26,7 @@ use crate::upstream::{Upstream, UpstreamBuildError};
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot bind {what} to {address}: {source}")]
+    #[error("cannot bind {what} to {address}")]
     Bind {
         what: String,
         address: SocketAddr,

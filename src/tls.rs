@@ -11,7 +11,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 /// Errors loading certificates and keys. Each names the file and what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {what} file {path}: {source}")]
+    #[error("cannot read {what} file {path}")]
     Read {
         what: &'static str,
         path: PathBuf,
@@ -22,14 +22,14 @@ pub enum TlsError {
     NoCertificate { path: PathBuf },
     #[error("{path} contains no PEM private key; expected PKCS#8, PKCS#1 or SEC1 (-----BEGIN PRIVATE KEY-----)")]
     NoPrivateKey { path: PathBuf },
-    #[error("the certificate in {cert} and the key in {key} cannot be used together: {source}")]
+    #[error("the certificate in {cert} and the key in {key} cannot be used together")]
     Mismatch {
         cert: PathBuf,
         key: PathBuf,
         #[source]
         source: rustls::Error,
     },
-    #[error("a certificate in {path} is not a valid trust anchor: {source}")]
+    #[error("a certificate in {path} is not a valid trust anchor")]
     BadRoot {
         path: PathBuf,
         #[source]
