@@ -66,6 +66,7 @@ impl Mode {
 pub struct Config {
     #[serde(rename = "listener", default)]
     pub listeners: Vec<ListenerConfig>,
+    #[serde(default)]
     pub upstream: UpstreamConfig,
     #[serde(rename = "store", default)]
     pub stores: Vec<StorePair>,
@@ -340,6 +341,18 @@ impl Config {
                     ),
                 ));
             }
+            if listener.header_read_timeout.is_zero() {
+                return Err(invalid(
+                    format!("{key}.header_read_timeout"),
+                    "must be greater than zero, for example \"10s\"",
+                ));
+            }
+            if listener.idle_timeout.is_zero() {
+                return Err(invalid(
+                    format!("{key}.idle_timeout"),
+                    "must be greater than zero, for example \"90s\"",
+                ));
+            }
             for (other_index, other) in self.listeners.iter().enumerate().skip(index + 1) {
                 if other.bind == listener.bind && listener.bind.port() != 0 {
                     return Err(invalid(
@@ -527,6 +540,23 @@ mod tests {
             "[upstream]\nresolve = [\"ssapi.shipstation.com=203.0.113.10\"]",
         );
         assert_eq!(invalid_key(parse(&bad)), "upstream.resolve");
+    }
+
+    #[test]
+    fn zero_listener_timeouts_rejected() {
+        for key in ["idle_timeout", "header_read_timeout"] {
+            let text = MINIMAL.replace(
+                "bind = \"127.0.0.1:8443\"",
+                &format!("bind = \"127.0.0.1:8443\"\n{key} = \"0s\""),
+            );
+            assert_eq!(invalid_key(parse(&text)), format!("listener[0].{key}"));
+        }
+    }
+
+    #[test]
+    fn upstream_section_optional() {
+        let config = parse("[[listener]]\nbind = \"127.0.0.1:8443\"\n").expect("valid");
+        assert_eq!(config.upstream.v1, "https://ssapi.shipstation.com");
     }
 
     #[test]

@@ -23,8 +23,8 @@ pub enum ProxyError {
         #[source]
         source: BoxError,
     },
-    #[error("upstream did not answer within {seconds} s")]
-    UpstreamTimeout { seconds: u64 },
+    #[error("upstream did not answer within {}", humantime::format_duration(*.timeout))]
+    UpstreamTimeout { timeout: std::time::Duration },
     #[error("upstream connection failed")]
     UpstreamFailed(#[source] BoxError),
     #[error("upstream response body is larger than limits.max_body ({limit} bytes)")]
@@ -49,6 +49,10 @@ pub enum ProxyError {
     UnsupportedEncoding(String),
     #[error("request body is not strict JSON and may name a legacy store")]
     Untranslatable(#[source] MalformedJson),
+    #[error("request body of type {content_type} may name a legacy store")]
+    UnsupportedBody { content_type: String },
+    #[error("request body was not received within {}", humantime::format_duration(*.timeout))]
+    ClientBodyTimeout { timeout: std::time::Duration },
     #[error("request URI is invalid")]
     BadUri(#[source] http::Error),
     #[error("the shared rate-limit budget is spent for {} s more", retry_after.as_secs())]
@@ -73,7 +77,9 @@ impl ProxyError {
             ProxyError::ClientBody(_)
             | ProxyError::RequestEncoding { .. }
             | ProxyError::Untranslatable(_)
+            | ProxyError::UnsupportedBody { .. }
             | ProxyError::BadUri(_) => StatusCode::BAD_REQUEST,
+            ProxyError::ClientBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProxyError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::Loop => StatusCode::LOOP_DETECTED,
@@ -92,7 +98,10 @@ impl ProxyError {
             ProxyError::ClientBody(_) => "request_body_failed",
             ProxyError::RequestEncoding { .. } => "request_bad_encoding",
             ProxyError::UnsupportedEncoding(_) => "unsupported_encoding",
-            ProxyError::Untranslatable(_) => "untranslatable_body",
+            ProxyError::Untranslatable(_) | ProxyError::UnsupportedBody { .. } => {
+                "untranslatable_body"
+            }
+            ProxyError::ClientBodyTimeout { .. } => "request_body_timeout",
             ProxyError::BadUri(_) => "bad_request_uri",
             ProxyError::Throttled { .. } => "rate_limited",
             ProxyError::Loop => "loop_detected",
@@ -106,9 +115,10 @@ impl ProxyError {
                 "storebridge could not connect to ShipStation at {authority}. Nothing was sent; retry later, \
                  and if this persists check the proxy's [upstream] settings and network."
             ),
-            ProxyError::UpstreamTimeout { seconds } => format!(
-                "ShipStation did not answer within {seconds} seconds. The request may or may not have taken \
-                 effect; check before retrying a call that creates labels or orders."
+            ProxyError::UpstreamTimeout { timeout } => format!(
+                "ShipStation did not answer within {}. The request may or may not have taken effect; check \
+                 before retrying a call that creates labels or orders.",
+                humantime::format_duration(*timeout)
             ),
             ProxyError::UpstreamFailed(_) => "The connection to ShipStation failed while the request was in \
                  flight. The request may or may not have taken effect; check before retrying."
@@ -135,7 +145,16 @@ impl ProxyError {
             ProxyError::Untranslatable(cause) => format!(
                 "The request body is not strict JSON ({cause}) and may name a legacy store, so storebridge \
                  cannot translate it safely and did not forward it. Send strict JSON: double-quoted keys and \
-                 strings, no comments, no trailing commas."
+                 strings, no comments, no trailing commas, decimal numbers, at most 512 levels of nesting."
+            ),
+            ProxyError::UnsupportedBody { content_type } => format!(
+                "The request body has Content-Type {content_type:?} and may name a legacy store. storebridge \
+                 translates store IDs only in JSON and form bodies, so it did not forward it. Send the body as \
+                 application/json."
+            ),
+            ProxyError::ClientBodyTimeout { timeout } => format!(
+                "The request body did not arrive within {}. Nothing was forwarded; send the request again.",
+                humantime::format_duration(*timeout)
             ),
             ProxyError::BadUri(_) => "The request URI could not be forwarded. Check the path and query.".to_owned(),
             ProxyError::Throttled { retry_after, .. } => format!(

@@ -187,7 +187,7 @@ impl Upstream {
                 Ok(Err(error)) => error,
                 Err(_) => {
                     return Err(ProxyError::UpstreamTimeout {
-                        seconds: self.request_timeout.as_secs(),
+                        timeout: self.request_timeout,
                     })
                 }
             };

@@ -72,6 +72,24 @@ pub fn append_via(headers: &mut HeaderMap, version: http::Version, token: &str) 
     }
 }
 
+/// The media type of `Content-Type` without parameters, in lower case.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// Whether a `Content-Type` is `application/x-www-form-urlencoded`.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    media_type(headers).is_some_and(|essence| essence == "application/x-www-form-urlencoded")
+}
+
 /// Whether a `Content-Type` is JSON (`application/json`, `text/json`, `application/*+json`).
 pub fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers

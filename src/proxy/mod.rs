@@ -127,18 +127,44 @@ impl Proxy {
             return Err(ProxyError::Loop);
         }
         let map = shared.stores.load_full();
-        let route = Route::classify(request.method(), request.uri().path());
+        let route = Route::classify(
+            request.method(),
+            &route::normalize_path(request.uri().path()),
+        );
         let (parts, body) = request.into_parts();
 
-        // Read the body whole: it must be rewritten before its length is known.
-        let raw = body::read_limited(body, shared.max_body)
-            .await
-            .map_err(|error| match error {
-                ReadError::TooLarge => ProxyError::BodyTooLarge {
-                    limit: shared.max_body,
-                },
-                ReadError::Failed(source) => ProxyError::ClientBody(source),
-            })?;
+        // A declared length over the limit is refused before reading, so a client that
+        // sent `Expect: 100-continue` gets 413 instead of being asked for the body.
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
+        if declared.is_some_and(|length| length > shared.max_body) {
+            return Err(ProxyError::BodyTooLarge {
+                limit: shared.max_body,
+            });
+        }
+
+        // Read the body whole: it must be rewritten before its length is known. A client
+        // that stops sending mid-body gets the upstream request timeout, not forever.
+        let body_timeout = shared.upstream.request_timeout();
+        let raw =
+            match tokio::time::timeout(body_timeout, body::read_limited(body, shared.max_body))
+                .await
+            {
+                Ok(Ok(raw)) => raw,
+                Ok(Err(ReadError::TooLarge)) => {
+                    return Err(ProxyError::BodyTooLarge {
+                        limit: shared.max_body,
+                    })
+                }
+                Ok(Err(ReadError::Failed(source))) => return Err(ProxyError::ClientBody(source)),
+                Err(_) => {
+                    return Err(ProxyError::ClientBodyTimeout {
+                        timeout: body_timeout,
+                    })
+                }
+            };
 
         // Translate the call and build the upstream request.
         let translated = request::translate(&parts, route, raw, &map, shared.max_body)?;

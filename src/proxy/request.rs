@@ -44,7 +44,7 @@ pub fn translate(
     map: &StoreMap,
     max_body: u64,
 ) -> Result<Translated, ProxyError> {
-    let path = parts.uri.path().to_owned();
+    let path = super::route::normalize_path(parts.uri.path()).into_owned();
     let query = parts.uri.query().map(str::to_owned);
     let mut translated = Translated {
         path,
@@ -69,7 +69,7 @@ pub fn translate(
             translated.rewrites.query += count;
         }
     }
-    if !translated.body.is_empty() && carries_json(&parts.headers, &translated.body) {
+    if !translated.body.is_empty() {
         let (body, count) = translate_body(&parts.headers, &translated.body, map, max_body)?;
         if let Some(body) = body {
             translated.body = body;
@@ -79,23 +79,36 @@ pub fn translate(
     Ok(translated)
 }
 
-/// JSON bodies are rewritten. A body without a content type is treated as JSON when it
-/// looks like a JSON object or array, because several V1 clients omit the header.
-fn carries_json(headers: &HeaderMap, body: &[u8]) -> bool {
-    if headers.contains_key(http::header::CONTENT_TYPE) {
-        return headers::is_json(headers);
-    }
-    if headers.contains_key(http::header::CONTENT_ENCODING) {
-        return true;
-    }
-    matches!(
-        body.iter().find(|b| !b.is_ascii_whitespace()),
-        Some(b'{' | b'[')
-    )
+/// How a request body is read for store IDs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyKind {
+    Json,
+    /// `application/x-www-form-urlencoded`, which ASP.NET also binds to action parameters.
+    Form,
+    Other,
 }
 
-/// Rewrites a JSON request body, decoding and re-encoding its content coding. Returns the
-/// new encoded body, or `None` when nothing changed.
+/// Decides how to read a body. A body that looks like a JSON object or array is read as
+/// JSON whatever its `Content-Type` says, because several V1 clients send JSON with no
+/// type or a wrong one (plain `curl -d` sends a form type).
+fn body_kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
+    if headers::is_json(headers) {
+        return BodyKind::Json;
+    }
+    if headers::is_form(headers) {
+        return BodyKind::Form;
+    }
+    if matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    ) {
+        return BodyKind::Json;
+    }
+    BodyKind::Other
+}
+
+/// Rewrites a request body, decoding and re-encoding its content coding. Returns the new
+/// encoded body, or `None` when nothing changed.
 fn translate_body(
     headers: &HeaderMap,
     raw: &Bytes,
@@ -108,26 +121,22 @@ fn translate_body(
         Some(coding) => decode_request(coding, raw, max_body)?.into(),
     };
 
-    let result = match rewrite::rewrite_json(
-        &decoded,
-        map,
-        Direction::ToConnect,
-        JsonOptions::default(),
-    ) {
-        Ok(result) => result,
-        Err(malformed) => {
-            // ShipStation's parser accepts some lenient forms. Such a body goes through
-            // unchanged when it cannot name a legacy store; otherwise it could reach the
-            // wrong store, so it is rejected.
+    let (rewritten, count) = match body_kind(headers, &decoded) {
+        BodyKind::Json => rewrite_json_body(&decoded, map)?,
+        BodyKind::Form => rewrite_form_body(headers, &decoded, map)?,
+        BodyKind::Other => {
+            // Nothing here can be rewritten by field name, so a body that may name a
+            // legacy store is rejected rather than sent to the wrong store.
             if rewrite::might_carry_store_id(&decoded, map) {
-                return Err(ProxyError::Untranslatable(malformed));
+                return Err(ProxyError::UnsupportedBody {
+                    content_type: content_type_text(headers),
+                });
             }
-            tracing::debug!(%malformed, "request body is not strict JSON but names no legacy store");
-            return Ok((None, 0));
+            (None, 0)
         }
     };
-    let Some(rewritten) = result.body else {
-        return Ok((None, result.count));
+    let Some(rewritten) = rewritten else {
+        return Ok((None, count));
     };
     let encoded = match coding {
         None => Bytes::from(rewritten),
@@ -138,7 +147,56 @@ fn translate_body(
             }
         })?),
     };
-    Ok((Some(encoded), result.count))
+    Ok((Some(encoded), count))
+}
+
+fn rewrite_json_body(
+    decoded: &[u8],
+    map: &StoreMap,
+) -> Result<(Option<Vec<u8>>, usize), ProxyError> {
+    match rewrite::rewrite_json(decoded, map, Direction::ToConnect, JsonOptions::default()) {
+        Ok(result) => Ok((result.body, result.count)),
+        Err(malformed) => {
+            // ShipStation's parser accepts some lenient forms. Such a body goes through
+            // unchanged when it cannot name a legacy store; otherwise it could reach the
+            // wrong store, so it is rejected.
+            if rewrite::might_carry_store_id(decoded, map) {
+                return Err(ProxyError::Untranslatable(malformed));
+            }
+            tracing::debug!(%malformed, "request body is not strict JSON but names no legacy store");
+            Ok((None, 0))
+        }
+    }
+}
+
+/// A form body has the syntax of a query string, so the query rewriter applies to it.
+fn rewrite_form_body(
+    headers: &HeaderMap,
+    decoded: &[u8],
+    map: &StoreMap,
+) -> Result<(Option<Vec<u8>>, usize), ProxyError> {
+    let Ok(text) = std::str::from_utf8(decoded) else {
+        if rewrite::might_carry_store_id(decoded, map) {
+            return Err(ProxyError::UnsupportedBody {
+                content_type: content_type_text(headers),
+            });
+        }
+        return Ok((None, 0));
+    };
+    Ok(
+        match rewrite::rewrite_query(text, map, Direction::ToConnect) {
+            Some((rewritten, count)) => (Some(rewritten.into_bytes()), count),
+            None => (None, 0),
+        },
+    )
+}
+
+fn content_type_text(headers: &HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("none")
+        .to_owned()
 }
 
 fn decode_request(coding: Coding, raw: &[u8], max_body: u64) -> Result<Vec<u8>, ProxyError> {

@@ -59,7 +59,7 @@ pub async fn translate(
         Ok(Err(ReadError::Failed(error))) => return Err(ProxyError::UpstreamFailed(error)),
         Err(_) => {
             return Err(ProxyError::UpstreamTimeout {
-                seconds: context.body_timeout.as_secs(),
+                timeout: context.body_timeout,
             })
         }
     };

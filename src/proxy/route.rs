@@ -1,6 +1,9 @@
 //! Which rewrite rules apply to a request, decided from its method and path alone.
 
+use std::borrow::Cow;
+
 use http::Method;
+use percent_encoding::percent_decode_str;
 
 /// The routes that need special handling; every other path gets the general rules.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,14 +26,14 @@ impl Route {
     /// ASP.NET routing does.
     pub fn classify(method: &Method, path: &str) -> Route {
         let trimmed = path.trim_end_matches('/');
-        let mut segments = trimmed.trim_start_matches('/').split('/');
-        let first = segments.next().unwrap_or("");
+        let mut segments = trimmed.trim_start_matches('/').split('/').map(decode);
+        let first = segments.next().unwrap_or_default();
         let second = segments.next();
         let extra = segments.next().is_some();
         if !first.eq_ignore_ascii_case("stores") || extra {
             return Route::Other;
         }
-        match second {
+        match second.as_deref() {
             None if method == Method::GET => Route::StoreList,
             Some(name)
                 if name.eq_ignore_ascii_case("deactivate")
@@ -50,6 +53,47 @@ impl Route {
     pub fn rewrites_request(self) -> bool {
         self != Route::StoreActivation
     }
+}
+
+fn decode(segment: &str) -> Cow<'_, str> {
+    percent_decode_str(segment).decode_utf8_lossy()
+}
+
+/// Removes `.` and `..` segments (RFC 3986, section 5.2.4), also when their dots are
+/// percent-encoded, as ShipStation's web server does before routing. Without this,
+/// `/./stores/12345` would reach store 12345 untranslated.
+pub fn normalize_path(path: &str) -> Cow<'_, str> {
+    let is_dot = |segment: &str| segment == "." || segment.eq_ignore_ascii_case("%2e");
+    let is_dot_dot = |segment: &str| {
+        matches!(
+            segment.to_ascii_lowercase().as_str(),
+            ".." | ".%2e" | "%2e." | "%2e%2e"
+        )
+    };
+    if !path
+        .split('/')
+        .any(|segment| is_dot(segment) || is_dot_dot(segment))
+    {
+        return Cow::Borrowed(path);
+    }
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let mut output: Vec<&str> = Vec::with_capacity(segments.len());
+    let last = segments.len().saturating_sub(1);
+    for (index, segment) in segments.iter().enumerate() {
+        if is_dot(segment) {
+            if index == last {
+                output.push("");
+            }
+        } else if is_dot_dot(segment) {
+            output.pop();
+            if index == last {
+                output.push("");
+            }
+        } else {
+            output.push(segment);
+        }
+    }
+    Cow::Owned(format!("/{}", output.join("/")))
 }
 
 /// A path with numeric segments replaced by `{id}`, for logs. Query strings never appear
@@ -159,6 +203,28 @@ mod tests {
         assert_eq!(
             Route::classify(&Method::GET, "/stores/12345/extra"),
             Route::Other
+        );
+    }
+
+    #[test]
+    fn dot_segments_removed() {
+        assert_eq!(normalize_path("/stores/12345"), "/stores/12345");
+        assert_eq!(normalize_path("/./stores/12345"), "/stores/12345");
+        assert_eq!(normalize_path("/orders/../stores/12345"), "/stores/12345");
+        assert_eq!(normalize_path("/%2e/stores/%2E%2e/stores/1"), "/stores/1");
+        assert_eq!(normalize_path("/stores/."), "/stores/");
+        assert_eq!(normalize_path("/../../stores"), "/stores");
+    }
+
+    #[test]
+    fn classify_decodes_segments() {
+        assert_eq!(
+            Route::classify(&Method::GET, "/stores/%31%32345"),
+            Route::StoreById
+        );
+        assert_eq!(
+            Route::classify(&Method::POST, "/stores/de%61ctivate"),
+            Route::StoreActivation
         );
     }
 

@@ -7,17 +7,34 @@ use crate::stores::{Direction, StoreMap};
 /// Returns true when `body` might carry a legacy store ID that cannot be rewritten safely.
 ///
 /// That is: the bytes contain `storeid`, `store_id` (ASCII case ignored) or a `\u` escape,
-/// and the decimal digits of some legacy ID appear anywhere, even inside a longer number.
-/// The check errs towards true, so the caller rejects the request instead of forwarding
-/// a legacy ID unchanged.
+/// and either the decimal digits of some legacy ID appear anywhere (even inside a longer
+/// number), or the body writes numbers in a form that can hide those digits: a `\u`
+/// escape, hexadecimal (`0x3039`) or an exponent (`1.2345e4`). The check errs towards true,
+/// so the caller rejects the request instead of forwarding a legacy ID unchanged.
 pub fn might_carry_store_id(body: &[u8], map: &StoreMap) -> bool {
-    let names_a_store = memmem::find(body, b"\\u").is_some() || contains_store_id_name(body);
+    let has_escape = memmem::find(body, b"\\u").is_some();
+    let names_a_store = has_escape || contains_store_id_name(body);
     if !names_a_store {
         return false;
+    }
+    if has_escape || has_hidden_number(body) {
+        return true;
     }
     map.sources(Direction::ToConnect).any(|legacy| {
         let digits = legacy.to_string();
         memmem::find(body, digits.as_bytes()).is_some()
+    })
+}
+
+/// Whether the body contains a hexadecimal number or a number with an exponent.
+fn has_hidden_number(body: &[u8]) -> bool {
+    body.windows(3).any(|window| {
+        let hexadecimal =
+            window[0] == b'0' && (window[1] | 0x20) == b'x' && window[2].is_ascii_hexdigit();
+        let exponent = window[0].is_ascii_digit()
+            && (window[1] | 0x20) == b'e'
+            && (window[2].is_ascii_digit() || window[2] == b'+' || window[2] == b'-');
+        hexadecimal || exponent
     })
 }
 
@@ -40,6 +57,27 @@ mod tests {
             connect: StoreId(7654321),
         }])
         .unwrap()
+    }
+
+    #[test]
+    fn lenient_flags_hidden_numbers() {
+        let flagged: [&[u8]; 4] = [
+            b"{\"storeId\":\"1234\\u0035\",}",
+            b"{\"storeId\":1.2345e4,}",
+            b"{\"storeId\":0x3039,}",
+            b"{storeId: 12345E0}",
+        ];
+        for body in flagged {
+            assert!(
+                might_carry_store_id(body, &map()),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(
+            !might_carry_store_id(b"{storeId: 200001,}", &map()),
+            "an unmapped store passes"
+        );
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! The store ID in the `/stores/{id}` path.
 
+use std::borrow::Cow;
+
+use percent_encoding::percent_decode_str;
+
 use crate::rewrite::ids::parse_digits;
 use crate::stores::{Direction, StoreMap};
 
@@ -15,13 +19,18 @@ pub fn rewrite_store_path(path: &str, map: &StoreMap, direction: Direction) -> O
     };
     let (head, id_segment) = body.rsplit_once('/')?;
     let stores_segment = head.rsplit_once('/').map_or(head, |(_, last)| last);
-    if !stores_segment.eq_ignore_ascii_case("stores") {
+    if !decode(stores_segment).eq_ignore_ascii_case("stores") {
         return None;
     }
 
-    let id = parse_digits(id_segment.as_bytes())?;
+    // ASP.NET decodes path segments before routing, so `%31%32345` names store 12345.
+    let id = parse_digits(decode(id_segment).as_bytes())?;
     let new_id = map.translate(direction, id)?;
     Some(format!("{head}/{new_id}{trailing}"))
+}
+
+fn decode(segment: &str) -> Cow<'_, str> {
+    percent_decode_str(segment).decode_utf8_lossy()
 }
 
 #[cfg(test)]
@@ -49,6 +58,8 @@ mod tests {
             ("/Stores/12345", "/Stores/7654321"),
             ("/STORES/012345", "/STORES/7654321"),
             ("/api/v1/stores/12345", "/api/v1/stores/7654321"),
+            ("/stores/%31%32345", "/stores/7654321"),
+            ("/%73tores/12345", "/%73tores/7654321"),
             ("stores/12345", "stores/7654321"),
         ];
         for (path, expected) in cases {
