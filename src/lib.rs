@@ -15,6 +15,7 @@ pub mod rewrite;
 pub mod sandbox;
 pub mod server;
 pub mod signals;
+pub mod storage;
 pub mod stores;
 pub mod tls;
 pub mod upstream;
