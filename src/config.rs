@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::relay::config::RelayConfig;
+use crate::storage::StorageConfig;
 use crate::stores::{StoreMap, StorePair};
 
 /// Errors found while reading or validating a config file. Each names the key at fault.
@@ -70,6 +72,8 @@ pub struct Config {
     pub stores: Vec<StorePair>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    pub relay: Option<RelayConfig>,
+    pub storage: Option<StorageConfig>,
 }
 
 /// One `[[listener]]`: an address that API clients connect to.
@@ -242,6 +246,12 @@ impl Config {
         if let Some(ca) = &mut self.upstream.ca_file {
             resolve(ca);
         }
+        if let Some(storage) = &mut self.storage {
+            resolve(&mut storage.data_dir);
+        }
+        if let Some(relay) = &mut self.relay {
+            relay.resolve_paths(base);
+        }
     }
 
     /// Checks the rules serde cannot express. The first problem found is returned.
@@ -294,6 +304,9 @@ impl Config {
             return Err(invalid("limits.max_body", "must be greater than zero"));
         }
         self.store_map()?;
+        if let Some(relay) = &self.relay {
+            relay.validate(self.storage.is_some())?;
+        }
         Ok(())
     }
 

@@ -132,6 +132,8 @@ fn demo_config(
             connect: StoreId(options.connect_store_id),
         }],
         limits: LimitsConfig::default(),
+        relay: None,
+        storage: None,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod listener;
 pub mod logging;
 pub mod proxy;
 pub mod ratelimit;
+pub mod relay;
 pub mod rewrite;
 pub mod sandbox;
 pub mod server;

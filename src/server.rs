@@ -35,6 +35,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Upstream(#[from] UpstreamBuildError),
+    #[error("cannot start the webhook relay")]
+    Relay(#[from] crate::relay::RelayStartError),
 }
 
 /// Binds every `[[listener]]` of the config, in order.
@@ -60,6 +62,17 @@ pub async fn run(
     bound: Vec<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), StartError> {
+    run_with_ingress(config, bound, None, shutdown).await
+}
+
+/// Runs like [`run`], with the relay ingress already bound (tests bind port 0). With
+/// `None`, the ingress binds `[relay.ingress] bind` when the relay is enabled.
+pub async fn run_with_ingress(
+    config: Config,
+    bound: Vec<TcpListener>,
+    ingress: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), StartError> {
     let shared = Arc::new(Shared {
         stores: ArcSwap::from_pointee(config.store_map()?),
         upstream: Upstream::new(&config.upstream)?,
@@ -68,7 +81,15 @@ pub async fn run(
     });
 
     let (stop_sender, stop_receiver) = watch::channel(false);
-    let mut tasks = Vec::with_capacity(bound.len());
+    let relay_stop = stop_receiver.clone();
+    let relay_stopped = move || {
+        let mut stop = relay_stop.clone();
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let (relay, mut tasks) =
+        crate::relay::launch(&config, shared.clone(), ingress, relay_stopped).await?;
     for (index, (listener_config, socket)) in config.listeners.iter().zip(bound).enumerate() {
         let tls = match &listener_config.tls {
             Some(files) => Some(
@@ -85,7 +106,7 @@ pub async fn run(
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!(listener = index, address = ?address, scheme, mode = listener_config.mode.as_str(), "listening");
 
-        let proxy = Proxy::new(listener_config.mode, shared.clone());
+        let proxy = Proxy::new(listener_config.mode, shared.clone()).with_relay(relay.clone());
         let mut stop = stop_receiver.clone();
         let stopped = async move {
             let _ = stop.wait_for(|stopped| *stopped).await;

@@ -24,6 +24,7 @@ use self::route::Route;
 use crate::config::Mode;
 use crate::error::ProxyError;
 use crate::ratelimit::RateLimitTracker;
+use crate::relay::Relay;
 use crate::stores::StoreMap;
 use crate::upstream::Upstream;
 
@@ -41,11 +42,22 @@ pub struct Shared {
 pub struct Proxy {
     mode: Mode,
     shared: Arc<Shared>,
+    /// The webhook relay, when it is on: `/webhooks` calls then go through it.
+    relay: Option<Arc<Relay>>,
 }
 
 impl Proxy {
     pub fn new(mode: Mode, shared: Arc<Shared>) -> Self {
-        Self { mode, shared }
+        Self {
+            mode,
+            shared,
+            relay: None,
+        }
+    }
+
+    pub fn with_relay(mut self, relay: Option<Arc<Relay>>) -> Self {
+        self.relay = relay;
+        self
     }
 
     /// Handles one client request. Never fails: errors become JSON responses.

@@ -18,7 +18,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use storebridge::config::{Config, LimitsConfig, ListenerConfig, Mode, TlsFiles, UpstreamConfig};
+use storebridge::relay::config::RelayConfig;
 use storebridge::sandbox::{Sandbox, SandboxOptions};
+use storebridge::storage::sqlite::SqliteStorage;
+use storebridge::storage::StorageConfig;
 use storebridge::stores::{StoreId, StorePair};
 
 pub const LEGACY: u64 = 12345;
@@ -49,6 +52,25 @@ pub struct HarnessOptions {
     pub upstream: Option<String>,
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
+    /// Turns the webhook relay on, with its ingress on its own port.
+    pub relay: Option<RelayOptions>,
+}
+
+/// Relay settings a test may change.
+pub struct RelayOptions {
+    pub allow_private_targets: bool,
+    pub signing_secret: Option<String>,
+    pub retry_schedule: Vec<Duration>,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: true,
+            signing_secret: None,
+            retry_schedule: vec![Duration::from_secs(1)],
+        }
+    }
 }
 
 impl Default for HarnessOptions {
@@ -58,6 +80,7 @@ impl Default for HarnessOptions {
             upstream: None,
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
+            relay: None,
         }
     }
 }
@@ -68,6 +91,13 @@ pub struct Harness {
     pub mirror_url: String,
     pub translate_url: String,
     pub ca_file: PathBuf,
+    /// The relay ingress base URL, when the relay is on.
+    pub ingress_url: Option<String>,
+    pub data_dir: PathBuf,
+    /// A second handle on the relay's database, for checks.
+    pub storage: Option<SqliteStorage>,
+    /// The TLS configuration of the test certificate, for fake receivers.
+    pub server_tls: std::sync::Arc<rustls::ServerConfig>,
     pub client: TestClient,
     stop: watch::Sender<bool>,
     _folder: tempfile::TempDir,
@@ -97,7 +127,7 @@ impl Harness {
         let sandbox_address = sandbox_listener.local_addr().expect("sandbox address");
         tokio::spawn(sandbox.clone().serve(
             sandbox_listener,
-            Some(server_tls),
+            Some(server_tls.clone()),
             stopped(stop_receiver.clone()),
         ));
         let sandbox_url = format!("https://{sandbox_address}");
@@ -113,7 +143,7 @@ impl Harness {
             header_read_timeout: options.header_read_timeout,
             idle_timeout: Duration::from_secs(90),
         };
-        let config = Config {
+        let mut config = Config {
             listeners: vec![listener(Mode::Mirror), listener(Mode::Translate)],
             upstream: UpstreamConfig {
                 v1: options
@@ -131,7 +161,27 @@ impl Harness {
             limits: LimitsConfig {
                 max_body: options.max_body,
             },
+            relay: None,
+            storage: None,
         };
+        let data_dir = folder.path().join("data");
+        let mut ingress = None;
+        let mut ingress_url = None;
+        let mut storage = None;
+        if let Some(relay) = &options.relay {
+            // Opened before the proxy starts, so the schema exists when the test reads it.
+            storage = Some(SqliteStorage::open(&data_dir).await.expect("open store"));
+            let socket = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind ingress");
+            let address = socket.local_addr().expect("ingress address");
+            ingress_url = Some(format!("https://{address}"));
+            ingress = Some(socket);
+            config.relay = Some(relay_config(relay, address, &certs));
+            config.storage = Some(StorageConfig {
+                data_dir: data_dir.clone(),
+            });
+        }
         config.validate().expect("valid config");
         let bound = storebridge::server::bind(&config)
             .await
@@ -140,9 +190,15 @@ impl Harness {
             .iter()
             .map(|l| l.local_addr().expect("address"))
             .collect();
-        tokio::spawn(storebridge::server::run(
+        let mirror_url = format!("https://{}", addresses[0]);
+        if let Some(relay) = &mut config.relay {
+            relay.api_public_url = Some(mirror_url.clone());
+        }
+        config.validate().expect("valid relay config");
+        tokio::spawn(storebridge::server::run_with_ingress(
             config,
             bound,
+            ingress,
             stopped(stop_receiver),
         ));
 
@@ -150,9 +206,13 @@ impl Harness {
         Harness {
             sandbox,
             sandbox_url,
-            mirror_url: format!("https://{}", addresses[0]),
+            mirror_url,
             translate_url: format!("https://{}", addresses[1]),
             ca_file: certs.ca_cert.clone(),
+            ingress_url,
+            data_dir,
+            storage,
+            server_tls,
             client,
             stop,
             _folder: folder,
@@ -212,6 +272,35 @@ impl Drop for Harness {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+fn relay_config(
+    options: &RelayOptions,
+    ingress: SocketAddr,
+    certs: &storebridge::certs::DevCertPaths,
+) -> RelayConfig {
+    let mut text = format!(
+        "enabled = true\npublic_url = \"https://{ingress}\"\n\
+         dangerous_allow_private_targets = {}\ndelivery_timeout = \"10s\"\n\
+         retry_schedule = [{}]\n[ingress]\nbind = \"{ingress}\"\n",
+        options.allow_private_targets,
+        options
+            .retry_schedule
+            .iter()
+            .map(|delay| format!("\"{}ms\"", delay.as_millis()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if let Some(secret) = &options.signing_secret {
+        text = format!("signing_secret = \"{secret}\"\n{text}");
+    }
+    let mut config: RelayConfig = toml::from_str(&text).expect("relay config");
+    config.ca_file = Some(certs.ca_cert.clone());
+    config.ingress.tls = Some(TlsFiles {
+        cert: certs.server_cert.clone(),
+        key: certs.server_key.clone(),
+    });
+    config
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
