@@ -24,6 +24,7 @@ use self::route::Route;
 use crate::config::Mode;
 use crate::error::ProxyError;
 use crate::ratelimit::RateLimitTracker;
+use crate::relay::subscribe::{self, WebhooksCall};
 use crate::relay::Relay;
 use crate::stores::StoreMap;
 use crate::upstream::Upstream;
@@ -66,9 +67,16 @@ impl Proxy {
         let method = request.method().clone();
         let route = route::template(request.uri().path());
 
-        let (response, rewrites) = match self.forward(request).await {
-            Ok(pair) => pair,
-            Err(error) => (error.into_response(&self.shared.rate_limit.current()), 0),
+        let relayed = self.relay.as_ref().and_then(|relay| {
+            WebhooksCall::classify(&method, request.uri().path()).map(|call| (relay, call))
+        });
+        let (response, rewrites) = if let Some((relay, call)) = relayed {
+            (subscribe::handle(relay, self.mode, call, request).await, 0)
+        } else {
+            match self.forward(request).await {
+                Ok(pair) => pair,
+                Err(error) => (error.into_response(&self.shared.rate_limit.current()), 0),
+            }
         };
 
         tracing::info!(

@@ -2,8 +2,8 @@
 //! subscriber and committed to the embedded store, and the delivery worker POSTs them to
 //! the subscriber at least once, with retries, signatures and dead letters.
 //!
-//! Modules: [`ingress`] (the endpoint ShipStation calls), [`payload`] (rewriting
-//! `resource_url`), [`delivery`] and [`retry`] (the worker and its schedule), [`signing`]
+//! Modules: [`ingress`] (the endpoint ShipStation calls), [`subscribe`] (the `/webhooks`
+//! calls that proxy listeners intercept), [`payload`] (rewriting `resource_url`), [`delivery`] and [`retry`] (the worker and its schedule), [`signing`]
 //! (Standard Webhooks signatures) and [`ssrf`] (which targets are allowed).
 
 pub mod clock;
@@ -15,6 +15,7 @@ pub mod payload;
 pub mod retry;
 pub mod signing;
 pub mod ssrf;
+pub mod subscribe;
 pub mod token;
 
 use std::future::Future;

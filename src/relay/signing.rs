@@ -84,7 +84,7 @@ mod tests {
     use super::*;
 
     // The signature of this id, timestamp and body under this secret, as the Python
-    // `standardwebhooks` package 1.1.0 computes it.
+    // `standardwebhooks` package 1.3.0 computes it.
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
     #[test]

@@ -157,3 +157,65 @@ async fn answer(
     }
     response
 }
+
+/// Folder of the Python virtual environment with the `standardwebhooks` package.
+/// `.ci/run` creates it beforehand; a test creates it on first use when it is missing.
+const VENV: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/standardwebhooks-venv");
+
+/// Verifies a delivery's signature with the Python `standardwebhooks` package, an
+/// implementation of Standard Webhooks that is not storebridge's. Returns the payload the
+/// package parsed, as JSON text.
+pub fn verify_with_standardwebhooks(secret: &str, received: &Received) -> String {
+    let python = std::path::Path::new(VENV).join("bin/python");
+    if !python.exists() {
+        let created = std::process::Command::new("python3")
+            .args(["-m", "venv", VENV])
+            .status()
+            .expect("run python3 -m venv");
+        assert!(created.success(), "creating {VENV} failed");
+        let installed = std::process::Command::new(std::path::Path::new(VENV).join("bin/pip"))
+            .args(["install", "--quiet", "standardwebhooks"])
+            .status()
+            .expect("run pip");
+        assert!(installed.success(), "pip install standardwebhooks failed");
+    }
+    let headers: serde_json::Map<String, serde_json::Value> =
+        ["webhook-id", "webhook-timestamp", "webhook-signature"]
+            .iter()
+            .map(|name| {
+                (
+                    name.to_string(),
+                    serde_json::Value::from(received.header(name)),
+                )
+            })
+            .collect();
+    let script = "import json, sys\n\
+        from standardwebhooks.webhooks import Webhook\n\
+        secret, headers = sys.argv[1], json.loads(sys.argv[2])\n\
+        payload = Webhook(secret).verify(sys.stdin.buffer.read(), headers)\n\
+        print(json.dumps(payload))\n";
+    let mut child = std::process::Command::new(&python)
+        .args([
+            "-c",
+            script,
+            secret,
+            &serde_json::Value::Object(headers).to_string(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(&received.body).expect("write body");
+    }
+    let output = child.wait_with_output().expect("python output");
+    assert!(
+        output.status.success(),
+        "standardwebhooks rejected the signature: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
