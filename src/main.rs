@@ -62,6 +62,11 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         rate_limit: u32,
     },
+    /// Inspect the webhook relay's subscriptions and deliveries, and replay events.
+    Relay {
+        #[command(subcommand)]
+        command: storebridge::relay::commands::RelayCommand,
+    },
     /// Run the proxy against the sandbox with development certificates and show what it does.
     Demo {
         /// Address of the demo proxy.
@@ -147,6 +152,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + 
             rate_limit,
         } => storebridge::demo::run_sandbox(bind, cert.zip(key), rate_limit).await?,
         Command::Demo { bind } => storebridge::demo::run(bind).await?,
+        Command::Relay { command } => {
+            storebridge::relay::commands::run(command, &mut std::io::stdout()).await?
+        }
     }
     Ok(())
 }

@@ -4,9 +4,11 @@
 //!
 //! Modules: [`ingress`] (the endpoint ShipStation calls), [`subscribe`] (the `/webhooks`
 //! calls that proxy listeners intercept), [`payload`] (rewriting `resource_url`), [`delivery`] and [`retry`] (the worker and its schedule), [`signing`]
-//! (Standard Webhooks signatures) and [`ssrf`] (which targets are allowed).
+//! (Standard Webhooks signatures), [`ssrf`] (which targets are allowed) and [`commands`]
+//! (the `storebridge relay` commands).
 
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod delivery;
 pub mod error;
