@@ -67,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: storebridge::relay::commands::RelayCommand,
     },
+    /// Migration helpers.
+    Migrate {
+        #[command(subcommand)]
+        command: storebridge::relay::migrate::MigrateCommand,
+    },
     /// Run the proxy against the sandbox with development certificates and show what it does.
     Demo {
         /// Address of the demo proxy.
@@ -152,6 +157,9 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + 
             rate_limit,
         } => storebridge::demo::run_sandbox(bind, cert.zip(key), rate_limit).await?,
         Command::Demo { bind } => storebridge::demo::run(bind).await?,
+        Command::Migrate {
+            command: storebridge::relay::migrate::MigrateCommand::Webhooks(options),
+        } => storebridge::relay::migrate::run(options, &mut std::io::stdout()).await?,
         Command::Relay { command } => {
             storebridge::relay::commands::run(command, &mut std::io::stdout()).await?
         }

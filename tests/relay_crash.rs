@@ -17,8 +17,6 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use relay_support::{Answer, Receiver};
 use serde_json::{json, Value};
-use storebridge::sandbox::{Sandbox, SandboxOptions};
-use tokio::net::TcpListener;
 
 mod common;
 
@@ -73,55 +71,6 @@ fn start_process(config: &Path) -> Process {
     }
 }
 
-fn write_config(
-    folder: &Path,
-    sandbox_url: &str,
-    certs: &storebridge::certs::DevCertPaths,
-) -> std::path::PathBuf {
-    let (cert, key, ca) = (
-        certs.server_cert.display(),
-        certs.server_key.display(),
-        certs.ca_cert.display(),
-    );
-    let text = format!(
-        r#"
-[[listener]]
-bind = "127.0.0.1:0"
-[listener.tls]
-cert = "{cert}"
-key = "{key}"
-
-[upstream]
-v1 = "{sandbox_url}"
-ca_file = "{ca}"
-
-[[store]]
-legacy = 12345
-connect = 7654321
-
-[relay]
-enabled = true
-# Never contacted: the test posts to the ingress address the process logs.
-public_url = "https://127.0.0.1:1"
-retry_schedule = ["1s"]
-delivery_timeout = "60s"
-ca_file = "{ca}"
-dangerous_allow_private_targets = true
-[relay.ingress]
-bind = "127.0.0.1:0"
-[relay.ingress.tls]
-cert = "{cert}"
-key = "{key}"
-
-[storage]
-data_dir = "data"
-"#
-    );
-    let path = folder.join("storebridge.toml");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_process_delivers_after_restart() {
     let folder = tempfile::tempdir().expect("folder");
@@ -129,18 +78,9 @@ async fn killed_process_delivers_after_restart() {
     let tls = storebridge::tls::server_config(&certs.server_cert, &certs.server_key).expect("tls");
 
     // The sandbox and the receiver run in this test; storebridge runs as its own process.
-    let sandbox = Sandbox::new(SandboxOptions::default()).expect("sandbox");
-    let socket = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind sandbox");
-    let sandbox_url = format!("https://{}", socket.local_addr().expect("address"));
-    tokio::spawn(
-        sandbox
-            .clone()
-            .serve(socket, Some(tls.clone()), std::future::pending()),
-    );
+    let (sandbox, sandbox_url) = relay_support::start_sandbox(tls.clone()).await;
     let mut receiver = Receiver::start(Some(tls), vec![], Answer::Hold).await;
-    let config = write_config(folder.path(), &sandbox_url, &certs);
+    let config = relay_support::write_process_config(folder.path(), &sandbox_url, &certs);
     let client = common::TestClient::new(&certs.ca_cert, sandbox.basic_auth_header());
 
     // Subscribe through the process, then read the ingress path ShipStation was given.

@@ -4,8 +4,8 @@
 //!
 //! Modules: [`ingress`] (the endpoint ShipStation calls), [`subscribe`] (the `/webhooks`
 //! calls that proxy listeners intercept), [`payload`] (rewriting `resource_url`), [`delivery`] and [`retry`] (the worker and its schedule), [`signing`]
-//! (Standard Webhooks signatures), [`ssrf`] (which targets are allowed) and [`commands`]
-//! (the `storebridge relay` commands).
+//! (Standard Webhooks signatures), [`ssrf`] (which targets are allowed), [`commands`] (the
+//! `storebridge relay` commands) and [`migrate`] (moving existing hooks off legacy stores).
 
 pub mod clock;
 pub mod commands;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod ingress;
+pub mod migrate;
 pub mod payload;
 pub mod retry;
 pub mod signing;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use storebridge::listener::{self, ConnectionLimits};
+use storebridge::sandbox::{Sandbox, SandboxOptions};
 
 /// How the receiver answers one request.
 #[derive(Clone, Debug)]
@@ -218,4 +220,70 @@ pub fn verify_with_standardwebhooks(secret: &str, received: &Received) -> String
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Writes a config for a `storebridge` process: one mirror listener, the sandbox at
+/// `sandbox_url` upstream, the relay on with its ingress on port 0, and a data folder.
+pub fn write_process_config(
+    folder: &Path,
+    sandbox_url: &str,
+    certs: &storebridge::certs::DevCertPaths,
+) -> std::path::PathBuf {
+    let (cert, key, ca) = (
+        certs.server_cert.display(),
+        certs.server_key.display(),
+        certs.ca_cert.display(),
+    );
+    let text = format!(
+        r#"
+[[listener]]
+bind = "127.0.0.1:0"
+[listener.tls]
+cert = "{cert}"
+key = "{key}"
+
+[upstream]
+v1 = "{sandbox_url}"
+ca_file = "{ca}"
+
+[[store]]
+legacy = 12345
+connect = 7654321
+
+[relay]
+enabled = true
+# Never contacted: the test posts to the ingress address the process logs.
+public_url = "https://127.0.0.1:1"
+retry_schedule = ["1s"]
+delivery_timeout = "60s"
+ca_file = "{ca}"
+dangerous_allow_private_targets = true
+[relay.ingress]
+bind = "127.0.0.1:0"
+[relay.ingress.tls]
+cert = "{cert}"
+key = "{key}"
+
+[storage]
+data_dir = "data"
+"#
+    );
+    let path = folder.join("storebridge.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Starts the ShipStation sandbox over TLS on port 0 and returns it with its base URL.
+pub async fn start_sandbox(tls: Arc<rustls::ServerConfig>) -> (Sandbox, String) {
+    let sandbox = Sandbox::new(SandboxOptions::default()).expect("sandbox");
+    let socket = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sandbox");
+    let url = format!("https://{}", socket.local_addr().expect("address"));
+    tokio::spawn(
+        sandbox
+            .clone()
+            .serve(socket, Some(tls), std::future::pending()),
+    );
+    (sandbox, url)
 }
