@@ -143,5 +143,8 @@ pub fn check_files(config: &Config) -> Result<(), StartError> {
         }
     }
     Upstream::new(&config.upstream)?;
+    if let Some(relay) = config.relay.as_ref().filter(|relay| relay.enabled) {
+        crate::relay::check_files(relay)?;
+    }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::signing::SigningSecret;
+use super::signing::{SecretError, SigningSecret};
 use crate::config::{ConfigError, TlsFiles};
 use crate::upstream::UpstreamTarget;
 
@@ -23,8 +23,10 @@ pub struct RelayConfig {
     /// When set, `ssapi*.shipstation.com` hosts in `resource_url` are replaced by this base
     /// URL, so that subscribers fetch the resource through storebridge.
     pub api_public_url: Option<String>,
-    /// Standard Webhooks secret (`whsec_` and base64); deliveries are signed when set.
-    pub signing_secret: Option<SigningSecret>,
+    /// Standard Webhooks secret (`whsec_` and base64); deliveries are signed when set. It
+    /// is kept as text until [`RelayConfig::validate`], because a TOML parse error would
+    /// quote the line that contains it.
+    pub signing_secret: Option<SecretText>,
     /// Delay before each retry; an event is tried once more than this list is long, then
     /// dead-lettered. The default spreads 11 retries over about two days, so a subscriber
     /// can be down for a weekend day and still receive everything.
@@ -60,6 +62,17 @@ pub struct IngressConfig {
     /// Allows the ingress without TLS on a non-loopback address, for test networks only.
     #[serde(default)]
     pub dangerous_plaintext: bool,
+}
+
+/// Configuration text that must not reach logs or error messages. `Debug` masks it.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(String);
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretText(****)")
+    }
 }
 
 fn default_retry_schedule() -> Vec<Duration> {
@@ -125,6 +138,8 @@ impl RelayConfig {
         if let Some(url) = &self.api_public_url {
             UpstreamTarget::parse(url).map_err(|reason| invalid("relay.api_public_url", reason))?;
         }
+        self.signing_secret()
+            .map_err(|error| invalid("relay.signing_secret", error.to_string()))?;
         if self.retry_schedule.is_empty() {
             return Err(invalid(
                 "relay.retry_schedule",
@@ -158,8 +173,85 @@ impl RelayConfig {
         Ok(())
     }
 
+    /// Parses `signing_secret`. Errors never contain the secret.
+    pub fn signing_secret(&self) -> Result<Option<SigningSecret>, SecretError> {
+        self.signing_secret
+            .as_ref()
+            .map(|text| text.0.parse())
+            .transpose()
+    }
+
     /// Whether the relay should run.
     pub fn is_enabled(relay: Option<&RelayConfig>) -> bool {
         relay.is_some_and(|relay| relay.enabled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, ConfigError};
+
+    const BASE: &str = "[[listener]]\nbind = \"127.0.0.1:8443\"\n[upstream]\n";
+    const RELAY: &str = "[relay]\nenabled = true\npublic_url = \"https://hooks.example.com\"\n\
+        [relay.ingress]\nbind = \"127.0.0.1:8444\"\n";
+    const STORAGE: &str = "[storage]\ndata_dir = \"data\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"), Path::new("/etc/storebridge"))
+    }
+
+    fn invalid_key(text: &str) -> String {
+        match parse(text) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn relay_defaults_and_paths() {
+        let config = parse(&format!("{BASE}{RELAY}{STORAGE}")).expect("valid");
+        let relay = config.relay.expect("relay");
+        assert_eq!(relay.retry_schedule.len(), 11);
+        assert_eq!(
+            relay.retry_schedule[10],
+            std::time::Duration::from_secs(86_400)
+        );
+        assert_eq!(relay.delivery_timeout, std::time::Duration::from_secs(15));
+        assert!(!relay.dangerous_allow_private_targets);
+        let storage = config.storage.expect("storage");
+        assert_eq!(storage.data_dir, Path::new("/etc/storebridge/data"));
+    }
+
+    #[test]
+    fn relay_needs_storage() {
+        assert_eq!(invalid_key(&format!("{BASE}{RELAY}")), "storage.data_dir");
+    }
+
+    #[test]
+    fn relay_ingress_off_loopback_needs_tls() {
+        let text = format!("{BASE}{RELAY}{STORAGE}").replace("127.0.0.1:8444", "0.0.0.0:8444");
+        assert_eq!(invalid_key(&text), "relay.ingress.tls");
+    }
+
+    #[test]
+    fn relay_rejects_empty_schedule_and_bad_url() {
+        let empty = format!("{BASE}{RELAY}{STORAGE}")
+            .replace("enabled = true", "enabled = true\nretry_schedule = []");
+        assert_eq!(invalid_key(&empty), "relay.retry_schedule");
+        let plain = format!("{BASE}{RELAY}{STORAGE}").replace("https://hooks", "http://hooks");
+        assert_eq!(invalid_key(&plain), "relay.public_url");
+    }
+
+    #[test]
+    fn bad_secret_error_hides_secret() {
+        let text = format!("{BASE}{RELAY}{STORAGE}").replace(
+            "enabled = true",
+            "enabled = true\nsigning_secret = \"hunter2-secret\"",
+        );
+        let error = parse(&text).expect_err("bad secret").to_string();
+        assert!(error.contains("whsec_"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 }

@@ -54,6 +54,8 @@ pub enum RelayStartError {
         #[source]
         source: std::io::Error,
     },
+    #[error("invalid relay.signing_secret")]
+    SigningSecret(#[source] signing::SecretError),
     #[error("invalid {key}: {reason}")]
     Url { key: &'static str, reason: String },
 }
@@ -86,7 +88,7 @@ impl Relay {
             }),
             None => None,
         };
-        let deliverer = Deliverer::new(storage.clone(), delivery_settings(&config), clock)
+        let deliverer = Deliverer::new(storage.clone(), delivery_settings(&config)?, clock)
             .map_err(RelayStartError::CaFile)?;
         Ok(Self {
             config,
@@ -103,16 +105,19 @@ impl Relay {
     }
 }
 
-/// The worker's settings from `[relay]`.
-pub fn delivery_settings(config: &RelayConfig) -> DeliverySettings {
-    DeliverySettings {
+/// Builds the worker's settings from `[relay]`.
+pub fn delivery_settings(config: &RelayConfig) -> Result<DeliverySettings, RelayStartError> {
+    let signing_secret = config
+        .signing_secret()
+        .map_err(RelayStartError::SigningSecret)?;
+    Ok(DeliverySettings {
         retry_schedule: config.retry_schedule.clone(),
         delivery_timeout: config.delivery_timeout,
         max_concurrent: config.max_concurrent_deliveries,
-        signing_secret: config.signing_secret.clone(),
+        signing_secret,
         allow_private_targets: config.dangerous_allow_private_targets,
         ca_file: config.ca_file.clone(),
-    }
+    })
 }
 
 /// Opens the SQLite store of `[storage]`. Claims left by an earlier process are released:
@@ -121,6 +126,15 @@ pub async fn open_storage(config: &StorageConfig) -> Result<SharedStorage, Stora
     let storage = SqliteStorage::open(&config.data_dir).await?;
     storage.release_claims().await?;
     Ok(Arc::new(storage))
+}
+
+/// Loads the ingress certificate and `relay.ca_file`, so `check-config` catches a bad file.
+pub fn check_files(config: &RelayConfig) -> Result<(), RelayStartError> {
+    if let Some(files) = &config.ingress.tls {
+        crate::tls::server_config(&files.cert, &files.key).map_err(RelayStartError::IngressTls)?;
+    }
+    crate::tls::client_config(config.ca_file.as_deref()).map_err(RelayStartError::CaFile)?;
+    Ok(())
 }
 
 /// Binds `[relay.ingress] bind`.
