@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::relay::config::RelayConfig;
+use crate::storage::StorageConfig;
 use crate::stores::{StoreMap, StorePair};
 
 /// Errors found while reading or validating a config file. Each names the key at fault.
@@ -80,6 +82,8 @@ pub struct Config {
     /// Kubernetes' default termination grace period is 30 s.
     #[serde(default = "default_drain_timeout", with = "humantime_serde")]
     pub drain_timeout: Duration,
+    pub relay: Option<RelayConfig>,
+    pub storage: Option<StorageConfig>,
 }
 
 impl Default for Config {
@@ -92,6 +96,8 @@ impl Default for Config {
             admin: None,
             rate_limit: RateLimitConfig::default(),
             drain_timeout: default_drain_timeout(),
+            relay: None,
+            storage: None,
         }
     }
 }
@@ -316,6 +322,12 @@ impl Config {
         if let Some(ca) = &mut self.upstream.ca_file {
             resolve(ca);
         }
+        if let Some(storage) = &mut self.storage {
+            resolve(&mut storage.data_dir);
+        }
+        if let Some(relay) = &mut self.relay {
+            relay.resolve_paths(base);
+        }
     }
 
     /// Checks the rules serde cannot express. The first problem found is returned.
@@ -388,7 +400,8 @@ impl Config {
                 return Err(invalid(
                     "admin.token",
                     format!(
-                        "the admin listener on {} is not loopback, so it needs a bearer token; set                          `token` (for example from a Secret) or bind it to 127.0.0.1",
+                        "the admin listener on {} is not loopback, so it needs a bearer token; set \
+                         `token` (for example from a Secret) or bind it to 127.0.0.1",
                         admin.bind
                     ),
                 ));
@@ -405,6 +418,9 @@ impl Config {
             }
         }
         self.store_map()?;
+        if let Some(relay) = &self.relay {
+            relay.validate(self.storage.is_some())?;
+        }
         Ok(())
     }
 

@@ -180,18 +180,8 @@ impl ProxyError {
             _ => (rate_limit, None),
         };
         self.log();
-        let body = serde_json::json!({
-            "message": self.client_message(),
-            "code": self.code(),
-        });
-        let bytes = Bytes::from(body.to_string());
-        let mut response = Response::new(Full::new(bytes).map_err(|never| match never {}).boxed());
-        *response.status_mut() = status;
+        let mut response = json_error_response(status, self.code(), &self.client_message());
         let headers = response.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        );
         rate_limit.apply(headers);
         if let Some(seconds) = retry_after {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
@@ -222,6 +212,24 @@ impl ProxyError {
             _ => tracing::debug!(code, error = %ErrorChain(self), "request rejected"),
         }
     }
+}
+
+/// Builds the JSON error body storebridge uses for every error it answers itself:
+/// `{"message": ..., "code": ...}`.
+pub fn json_error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+) -> Response<ResponseBody> {
+    let body = serde_json::json!({ "message": message, "code": code });
+    let bytes = Bytes::from(body.to_string());
+    let mut response = Response::new(Full::new(bytes).map_err(|never| match never {}).boxed());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
 }
 
 /// Displays an error followed by its causes, `outer: inner: root`.

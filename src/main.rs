@@ -62,6 +62,16 @@ enum Command {
         #[arg(long, default_value_t = 40)]
         rate_limit: u32,
     },
+    /// Inspect the webhook relay's subscriptions and deliveries, and replay events.
+    Relay {
+        #[command(subcommand)]
+        command: storebridge::relay::commands::RelayCommand,
+    },
+    /// Migration helpers.
+    Migrate {
+        #[command(subcommand)]
+        command: storebridge::relay::migrate::MigrateCommand,
+    },
     /// Run the proxy against the sandbox with development certificates and show what it does.
     Demo {
         /// Address of the demo proxy.
@@ -117,7 +127,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + 
             let path = config;
             let config = Config::load(&path)?;
             let bound = storebridge::server::bind(&config).await?;
-            let server = storebridge::server::Server::start(config, Some(path), bound)?;
+            let server = storebridge::server::Server::start(config, Some(path), bound).await?;
             storebridge::signals::reload_on_hangup(server.reloader());
             storebridge::signals::shutdown().await;
             server.stop().await;
@@ -151,6 +161,12 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + 
             rate_limit,
         } => storebridge::demo::run_sandbox(bind, cert.zip(key), rate_limit).await?,
         Command::Demo { bind } => storebridge::demo::run(bind).await?,
+        Command::Migrate {
+            command: storebridge::relay::migrate::MigrateCommand::Webhooks(options),
+        } => storebridge::relay::migrate::run(options, &mut std::io::stdout()).await?,
+        Command::Relay { command } => {
+            storebridge::relay::commands::run(command, &mut std::io::stdout()).await?
+        }
     }
     Ok(())
 }

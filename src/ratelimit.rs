@@ -40,6 +40,15 @@ pub struct RateLimitHeaders {
 }
 
 impl RateLimitHeaders {
+    /// A full window at ShipStation's default limit, for credentials not seen yet.
+    pub fn fresh_window() -> Self {
+        Self {
+            limit: DEFAULT_LIMIT,
+            remaining: DEFAULT_LIMIT,
+            reset_seconds: WINDOW.as_secs(),
+        }
+    }
+
     pub fn apply(&self, headers: &mut HeaderMap) {
         headers.insert(LIMIT, HeaderValue::from(self.limit));
         headers.insert(REMAINING, HeaderValue::from(self.remaining));
@@ -96,11 +105,7 @@ impl Window {
 
     fn headers(&self, now: Instant) -> RateLimitHeaders {
         if !self.known {
-            return RateLimitHeaders {
-                limit: DEFAULT_LIMIT,
-                remaining: DEFAULT_LIMIT,
-                reset_seconds: WINDOW.as_secs(),
-            };
+            return RateLimitHeaders::fresh_window();
         }
         RateLimitHeaders {
             limit: self.limit,
@@ -288,11 +293,7 @@ impl RateLimiter {
                 window.roll_over(now);
                 window.headers(now)
             }
-            None => RateLimitHeaders {
-                limit: DEFAULT_LIMIT,
-                remaining: DEFAULT_LIMIT,
-                reset_seconds: WINDOW.as_secs(),
-            },
+            None => RateLimitHeaders::fresh_window(),
         }
     }
 }

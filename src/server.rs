@@ -41,12 +41,17 @@ pub enum StartError {
     },
     #[error(transparent)]
     Upstream(#[from] UpstreamBuildError),
+    #[error("cannot start the webhook relay")]
+    Relay(#[from] crate::relay::RelayStartError),
 }
 
 /// Sockets bound for a config: one per `[[listener]]`, in order, and the admin listener.
 pub struct Bound {
     pub listeners: Vec<TcpListener>,
     pub admin: Option<TcpListener>,
+    /// The relay ingress, when bound in advance (tests bind port 0). With `None`, the relay
+    /// binds `[relay.ingress] bind` itself when it is enabled.
+    pub ingress: Option<TcpListener>,
 }
 
 impl Bound {
@@ -83,7 +88,11 @@ pub async fn bind(config: &Config) -> Result<Bound, StartError> {
         Some(admin) => Some(bind_one("the admin listener".to_owned(), admin.bind).await?),
         None => None,
     };
-    Ok(Bound { listeners, admin })
+    Ok(Bound {
+        listeners,
+        admin,
+        ingress: None,
+    })
 }
 
 /// A running proxy.
@@ -96,7 +105,7 @@ pub struct Server {
 
 impl Server {
     /// Starts serving already-bound sockets. `config_path` is where reloads read from.
-    pub fn start(
+    pub async fn start(
         config: Config,
         config_path: Option<PathBuf>,
         bound: Bound,
@@ -125,7 +134,15 @@ impl Server {
 
         let (stop, stop_receiver) = watch::channel(false);
         let readiness = Arc::new(Readiness::default());
-        let mut tasks = Vec::new();
+
+        // The webhook relay, when enabled: its ingress, its delivery worker, and its store.
+        let relay_stop = stop_receiver.clone();
+        let (relay, mut tasks) =
+            crate::relay::launch(&config, shared.clone(), bound.ingress, move || {
+                stopped(relay_stop.clone())
+            })
+            .await?;
+
         for (index, ((listener_config, socket), tls)) in config
             .listeners
             .iter()
@@ -141,7 +158,7 @@ impl Server {
             let address = describe_address(&socket);
             let scheme = if tls.is_some() { "https" } else { "http" };
             tracing::info!(listener = index, address = %address, scheme, mode = listener_config.mode.as_str(), "listening");
-            let proxy = Proxy::new(listener_config.mode, shared.clone());
+            let proxy = Proxy::new(listener_config.mode, shared.clone()).with_relay(relay.clone());
             tasks.push(tokio::spawn(listener::serve(
                 socket,
                 tls,
@@ -218,7 +235,7 @@ pub async fn run(
     bound: Bound,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StartError> {
-    let server = Server::start(config, config_path, bound)?;
+    let server = Server::start(config, config_path, bound).await?;
     shutdown.await;
     server.stop().await;
     Ok(())
@@ -246,5 +263,8 @@ pub fn check_files(config: &Config) -> Result<(), StartError> {
         }
     }
     Upstream::new(&config.upstream)?;
+    if let Some(relay) = config.relay.as_ref().filter(|relay| relay.enabled) {
+        crate::relay::check_files(relay)?;
+    }
     Ok(())
 }

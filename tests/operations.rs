@@ -555,8 +555,11 @@ async fn request_looping_back_gets_508() {
     let bound = storebridge::server::Bound {
         listeners: vec![socket],
         admin: None,
+        ingress: None,
     };
-    let server = storebridge::server::Server::start(config, None, bound).expect("start");
+    let server = storebridge::server::Server::start(config, None, bound)
+        .await
+        .expect("start");
 
     let client = TestClient::new(
         &certs.ca_cert,

@@ -26,6 +26,8 @@ use crate::config::Mode;
 use crate::error::ProxyError;
 use crate::metrics::{Metrics, RequestLabels};
 use crate::ratelimit::{CredentialKey, RateLimiter};
+use crate::relay::subscribe::{self, WebhooksCall};
+use crate::relay::Relay;
 use crate::stores::StoreMap;
 use crate::upstream::Upstream;
 
@@ -46,6 +48,8 @@ pub struct Shared {
 pub struct Proxy {
     mode: Mode,
     shared: Arc<Shared>,
+    /// The webhook relay, when it is on: `/webhooks` calls then go through it.
+    relay: Option<Arc<Relay>>,
 }
 
 /// The outcome of one request, for the access log and metrics.
@@ -58,7 +62,16 @@ struct Outcome {
 
 impl Proxy {
     pub fn new(mode: Mode, shared: Arc<Shared>) -> Self {
-        Self { mode, shared }
+        Self {
+            mode,
+            shared,
+            relay: None,
+        }
+    }
+
+    pub fn with_relay(mut self, relay: Option<Arc<Relay>>) -> Self {
+        self.relay = relay;
+        self
     }
 
     /// Handles one client request. Never fails: errors become JSON responses.
@@ -69,14 +82,21 @@ impl Proxy {
         let label = route::metric_label(request.uri().path());
         let credential = CredentialKey::from_headers(request.headers());
 
+        let relayed = self.relay.as_ref().and_then(|relay| {
+            WebhooksCall::classify(&method, request.uri().path()).map(|call| (relay, call))
+        });
         let mut outcome = Outcome::default();
-        let response = match self
-            .forward(request, credential.as_ref(), &mut outcome)
-            .await
-        {
-            Ok(response) => response,
-            Err(error) => {
-                error.into_response(&self.shared.rate_limit.headers_for(credential.as_ref()))
+        let response = if let Some((relay, call)) = relayed {
+            subscribe::handle(relay, self.mode, call, request).await
+        } else {
+            match self
+                .forward(request, credential.as_ref(), &mut outcome)
+                .await
+            {
+                Ok(response) => response,
+                Err(error) => {
+                    error.into_response(&self.shared.rate_limit.headers_for(credential.as_ref()))
+                }
             }
         };
 

@@ -17,8 +17,11 @@ use hyper_util::rt::TokioExecutor;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use storebridge::config::{Config, Mode};
+use storebridge::config::{Config, Mode, TlsFiles};
+use storebridge::relay::config::RelayConfig;
 use storebridge::sandbox::{Sandbox, SandboxOptions};
+use storebridge::storage::sqlite::SqliteStorage;
+use storebridge::storage::StorageConfig;
 
 pub const LEGACY: u64 = 12345;
 pub const CONNECT: u64 = 7654321;
@@ -57,6 +60,25 @@ pub struct HarnessOptions {
     /// Reach the sandbox by this host name, pinned to 127.0.0.1 with `[upstream] resolve`
     /// (the name is added to the test certificate), instead of by its address.
     pub sandbox_host: Option<String>,
+    /// Turns the webhook relay on, with its ingress on its own port.
+    pub relay: Option<RelayOptions>,
+}
+
+/// Relay settings a test may change.
+pub struct RelayOptions {
+    pub allow_private_targets: bool,
+    pub signing_secret: Option<String>,
+    pub retry_schedule: Vec<Duration>,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: true,
+            signing_secret: None,
+            retry_schedule: vec![Duration::from_secs(1)],
+        }
+    }
 }
 
 impl Default for HarnessOptions {
@@ -72,6 +94,7 @@ impl Default for HarnessOptions {
             max_wait: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             sandbox_host: None,
+            relay: None,
         }
     }
 }
@@ -86,6 +109,13 @@ pub struct Harness {
     /// The config file the proxy was started from and reloads from.
     pub config_path: PathBuf,
     pub folder: PathBuf,
+    /// The relay ingress base URL, when the relay is on.
+    pub ingress_url: Option<String>,
+    pub data_dir: PathBuf,
+    /// A second handle on the relay's database, for checks.
+    pub storage: Option<SqliteStorage>,
+    /// The TLS configuration of the test certificate, for fake receivers.
+    pub server_tls: std::sync::Arc<rustls::ServerConfig>,
     pub client: TestClient,
     stop: watch::Sender<bool>,
     proxy: Option<tokio::task::JoinHandle<()>>,
@@ -119,7 +149,7 @@ impl Harness {
         let sandbox_address = sandbox_listener.local_addr().expect("sandbox address");
         tokio::spawn(sandbox.clone().serve(
             sandbox_listener,
-            Some(server_tls),
+            Some(server_tls.clone()),
             stopped(stop_receiver.clone()),
         ));
         let sandbox_url = format!("https://{sandbox_address}");
@@ -136,11 +166,37 @@ impl Harness {
             config_text(&options, &upstream, LEGACY, CONNECT),
         )
         .expect("write config");
-        let config = Config::load(&config_path).expect("valid config");
-        let bound = storebridge::server::bind(&config)
+        let mut config = Config::load(&config_path).expect("valid config");
+
+        // The relay is added in memory: its public URLs are known only once sockets are bound.
+        let data_dir = folder.path().join("data");
+        let mut ingress = None;
+        let mut ingress_url = None;
+        let mut storage = None;
+        if let Some(relay) = &options.relay {
+            // Opened before the proxy starts, so the schema exists when the test reads it.
+            storage = Some(SqliteStorage::open(&data_dir).await.expect("open store"));
+            let socket = TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind ingress");
+            let address = socket.local_addr().expect("ingress address");
+            ingress_url = Some(format!("https://{address}"));
+            ingress = Some(socket);
+            config.relay = Some(relay_config(relay, address, &certs));
+            config.storage = Some(StorageConfig {
+                data_dir: data_dir.clone(),
+            });
+        }
+        let mut bound = storebridge::server::bind(&config)
             .await
             .expect("bind proxy");
+        bound.ingress = ingress;
         let addresses: Vec<SocketAddr> = bound.listener_addresses();
+        let mirror_url = format!("https://{}", addresses[0]);
+        if let Some(relay) = &mut config.relay {
+            relay.api_public_url = Some(mirror_url.clone());
+        }
+        config.validate().expect("valid config");
         let admin_url = bound
             .admin_address()
             .map(|address| format!("http://{address}"));
@@ -155,12 +211,16 @@ impl Harness {
         Harness {
             sandbox,
             sandbox_url,
-            mirror_url: format!("https://{}", addresses[0]),
+            mirror_url,
             translate_url: format!("https://{}", addresses[1]),
             admin_url,
             ca_file: certs.ca_cert.clone(),
             config_path,
             folder: folder.path().to_owned(),
+            ingress_url,
+            data_dir,
+            storage,
+            server_tls,
             client,
             stop,
             proxy: Some(proxy),
@@ -292,6 +352,35 @@ fn resolve_line(options: &HarnessOptions, upstream: &str) -> String {
     };
     let port = upstream.rsplit(':').next().unwrap_or("443");
     format!("resolve = [\"{host}:{port}=127.0.0.1\"]")
+}
+
+fn relay_config(
+    options: &RelayOptions,
+    ingress: SocketAddr,
+    certs: &storebridge::certs::DevCertPaths,
+) -> RelayConfig {
+    let mut text = format!(
+        "enabled = true\npublic_url = \"https://{ingress}\"\n\
+         dangerous_allow_private_targets = {}\ndelivery_timeout = \"10s\"\n\
+         retry_schedule = [{}]\n[ingress]\nbind = \"{ingress}\"\n",
+        options.allow_private_targets,
+        options
+            .retry_schedule
+            .iter()
+            .map(|delay| format!("\"{}ms\"", delay.as_millis()))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    if let Some(secret) = &options.signing_secret {
+        text = format!("signing_secret = \"{secret}\"\n{text}");
+    }
+    let mut config: RelayConfig = toml::from_str(&text).expect("relay config");
+    config.ca_file = Some(certs.ca_cert.clone());
+    config.ingress.tls = Some(TlsFiles {
+        cert: certs.server_cert.clone(),
+        key: certs.server_key.clone(),
+    });
+    config
 }
 
 async fn stopped(mut stop: watch::Receiver<bool>) {
