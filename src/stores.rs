@@ -122,6 +122,20 @@ impl StoreMap {
     }
 }
 
+/// The mapping most unit tests use: a 5-digit legacy ID and a 7-digit connect ID, so that
+/// a rewrite changes the length of the text.
+#[cfg(test)]
+pub(crate) fn example_map() -> StoreMap {
+    let pair = StorePair {
+        legacy: StoreId(12345),
+        connect: StoreId(7654321),
+    };
+    match StoreMap::new(vec![pair]) {
+        Ok(map) => map,
+        Err(error) => panic!("example pair is valid: {error}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

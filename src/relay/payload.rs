@@ -124,14 +124,9 @@ pub fn rewrite_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stores::{StoreId, StorePair};
 
     fn map() -> StoreMap {
-        StoreMap::new(vec![StorePair {
-            legacy: StoreId(12345),
-            connect: StoreId(7654321),
-        }])
-        .expect("map")
+        crate::stores::example_map()
     }
 
     fn hosts(base: &str) -> HostRewrite {

@@ -49,14 +49,9 @@ fn contains_store_id_name(body: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stores::{StoreId, StorePair};
 
     fn map() -> StoreMap {
-        StoreMap::new(vec![StorePair {
-            legacy: StoreId(12345),
-            connect: StoreId(7654321),
-        }])
-        .unwrap()
+        crate::stores::example_map()
     }
 
     #[test]

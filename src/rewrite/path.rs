@@ -36,14 +36,9 @@ fn decode(segment: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stores::{StoreId, StorePair};
 
     fn map() -> StoreMap {
-        StoreMap::new(vec![StorePair {
-            legacy: StoreId(12345),
-            connect: StoreId(7654321),
-        }])
-        .unwrap()
+        crate::stores::example_map()
     }
 
     fn to_connect(path: &str) -> Option<String> {

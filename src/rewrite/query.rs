@@ -105,14 +105,9 @@ fn hex_value(digit: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stores::{StoreId, StorePair};
 
     fn map() -> StoreMap {
-        StoreMap::new(vec![StorePair {
-            legacy: StoreId(12345),
-            connect: StoreId(7654321),
-        }])
-        .unwrap()
+        crate::stores::example_map()
     }
 
     fn to_connect(query: &str) -> Option<(String, usize)> {
