@@ -31,6 +31,12 @@ pub struct CredentialLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `delivered`, `retry`, `dead` or `gone` (410, subscription disabled).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: &'static str,
 }
@@ -53,6 +59,12 @@ pub struct Metrics {
     pub loops_detected: Counter,
     pub reloads: Counter,
     pub reload_failures: Counter,
+    pub webhook_events_accepted: Counter,
+    pub deliveries: Family<OutcomeLabels, Counter>,
+    /// Events waiting for delivery, read from the store when metrics are served.
+    pub relay_queue_depth: Gauge,
+    /// Dead letters kept for replay, read from the store when metrics are served.
+    pub relay_dead_letters: Gauge,
 }
 
 impl Metrics {
@@ -127,6 +139,30 @@ impl Metrics {
             "Configuration reloads rejected; the old configuration stayed",
             reload_failures.clone(),
         );
+        let webhook_events_accepted = Counter::default();
+        registry.register(
+            "webhook_events_accepted",
+            "Webhook events accepted at the relay ingress and committed to the store",
+            webhook_events_accepted.clone(),
+        );
+        let deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by outcome",
+            deliveries.clone(),
+        );
+        let relay_queue_depth = Gauge::default();
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook events waiting for delivery",
+            relay_queue_depth.clone(),
+        );
+        let relay_dead_letters = Gauge::default();
+        registry.register(
+            "webhook_dead_letters",
+            "Webhook events kept as dead letters",
+            relay_dead_letters.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -153,6 +189,10 @@ impl Metrics {
             loops_detected,
             reloads,
             reload_failures,
+            webhook_events_accepted,
+            deliveries,
+            relay_queue_depth,
+            relay_dead_letters,
         }
     }
 

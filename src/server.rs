@@ -183,6 +183,7 @@ impl Server {
                 shared,
                 reloader.clone(),
                 readiness.clone(),
+                relay.clone(),
             );
             tracing::info!(address = %describe_address(&socket), "admin listening");
             let limits = ConnectionLimits {

@@ -66,7 +66,8 @@ async fn setup(schedule: &[u64], queued: Vec<Answer>, fallback: Answer) -> Setup
         allow_private_targets: true,
         ca_file: Some(certs.ca_cert.clone()),
     };
-    let deliverer = Deliverer::new(storage.clone(), settings, clock).expect("deliverer");
+    let metrics = std::sync::Arc::new(storebridge::metrics::Metrics::new());
+    let deliverer = Deliverer::new(storage.clone(), settings, clock, metrics).expect("deliverer");
     tokio::spawn(deliverer.clone().run(std::future::pending()));
     Setup {
         storage,

@@ -160,3 +160,140 @@ async fn accepted_event_reaches_receiver_rewritten() {
         "no secret, no signature"
     );
 }
+
+/// The sum of the samples of one metric whose labels include `label`, e.g. `outcome="dead"`.
+fn metric_value(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.starts_with(name) && (label.is_empty() || line.contains(label)))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn relay_admin_endpoints_and_metrics() {
+    let harness = Harness::start_with(HarnessOptions {
+        relay: Some(RelayOptions::default()),
+        admin: true,
+        ..HarnessOptions::default()
+    })
+    .await;
+    let admin = harness.admin_url.clone().expect("admin listener");
+    // The receiver holds every answer until released, so the event stays pending.
+    let mut receiver =
+        Receiver::start(Some(harness.server_tls.clone()), vec![], Answer::Hold).await;
+    let target = format!("{}?secret-query=abc", receiver.url);
+    let token = subscribe_directly(&harness, &target, Mode::Mirror).await;
+    let body = br#"{"resource_url":"https://ssapi.shipstation.com/orders?storeID=7654321","resource_type":"ORDER_NOTIFY"}"#;
+    let accepted = post_ingress(
+        &harness,
+        Method::POST,
+        &format!("/hooks/{}", token.expose()),
+        body.to_vec(),
+    )
+    .await;
+    assert_eq!(accepted.status, StatusCode::OK);
+    let first = receiver.next(Duration::from_secs(10)).await;
+    let webhook_id = first.header("webhook-id").to_owned();
+
+    // Metrics: the accepted event, and the queue as the store sees it while the answer is held.
+    let metrics = harness
+        .client
+        .send(Method::GET, &format!("{admin}/metrics"), None, &[])
+        .await
+        .text();
+    assert_eq!(
+        metric_value(&metrics, "storebridge_webhook_events_accepted_total", ""),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric_value(&metrics, "storebridge_webhook_queue_depth", ""),
+        1.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric_value(&metrics, "storebridge_webhook_dead_letters", ""),
+        0.0,
+        "{metrics}"
+    );
+
+    // Subscriptions are listed without the target's query.
+    let subscriptions = harness
+        .client
+        .send(
+            Method::GET,
+            &format!("{admin}/admin/relay/subscriptions"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(subscriptions.status, StatusCode::OK);
+    let listed = subscriptions.json()["subscriptions"][0].clone();
+    assert_eq!(listed["target_url"], format!("{}?...", receiver.url));
+    assert!(
+        !subscriptions.text().contains("secret-query"),
+        "{}",
+        subscriptions.text()
+    );
+    assert!(
+        !subscriptions.text().contains(token.expose()),
+        "the ingress token is never shown"
+    );
+
+    // Deliveries name the event by the webhook-id subscribers see.
+    let deliveries = harness
+        .client
+        .send(
+            Method::GET,
+            &format!("{admin}/admin/relay/deliveries"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(deliveries.status, StatusCode::OK);
+    let event = deliveries.json()["deliveries"][0].clone();
+    assert_eq!(event["webhook_id"], webhook_id);
+    let bad_filter = harness
+        .client
+        .send(
+            Method::GET,
+            &format!("{admin}/admin/relay/deliveries?status=sideways"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST);
+
+    // Let the held attempt succeed, then replay the event: it arrives again with its ID.
+    receiver.set_fallback(Answer::Status(200));
+    receiver.release();
+    let event_id = event["id"].as_i64().expect("event id");
+    let unknown = harness
+        .client
+        .send(
+            Method::POST,
+            &format!("{admin}/admin/relay/replay/999999"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let reply = harness
+        .client
+        .send(
+            Method::POST,
+            &format!("{admin}/admin/relay/replay/{event_id}"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["replayed"], 1);
+    let again = receiver.next(Duration::from_secs(10)).await;
+    assert_eq!(
+        again.header("webhook-id"),
+        webhook_id,
+        "the replayed event keeps its webhook-id"
+    );
+}

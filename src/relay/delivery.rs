@@ -28,6 +28,7 @@ use super::retry::{self, AttemptResult};
 use super::signing::SigningSecret;
 use super::ssrf::{self, GuardedResolver};
 use crate::error::ErrorChain;
+use crate::metrics::{Metrics, OutcomeLabels};
 use crate::storage::{AttemptOutcome, AttemptRecord, DueEvent, SharedStorage};
 
 /// Added to `delivery_timeout` to form a claim, so that an attempt still running is never
@@ -73,6 +74,7 @@ struct Inner {
     clock: Clock,
     wake: Notify,
     slots: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 impl Deliverer {
@@ -80,6 +82,7 @@ impl Deliverer {
         storage: SharedStorage,
         settings: DeliverySettings,
         clock: Clock,
+        metrics: Arc<Metrics>,
     ) -> Result<Self, crate::tls::TlsError> {
         let client = build_client(&settings)?;
         let slots = Arc::new(Semaphore::new(settings.max_concurrent));
@@ -91,6 +94,7 @@ impl Deliverer {
                 clock,
                 wake: Notify::new(),
                 slots,
+                metrics,
             }),
         })
     }
@@ -192,6 +196,13 @@ impl Deliverer {
             reason: reason.chars().take(MAX_REASON_CHARS).collect(),
         };
         log_outcome(&event, number, &record, &outcome);
+        self.inner
+            .metrics
+            .deliveries
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome_label(&outcome),
+            })
+            .inc();
         if let Err(error) = self.inner.storage.record_attempt(&record, &outcome).await {
             // The claim runs out and the event is sent again: at least once, not exactly once.
             tracing::error!(event_id = event.id, error = %ErrorChain(&error), "recording a webhook attempt failed");
@@ -258,6 +269,15 @@ impl Deliverer {
                 settings.delivery_timeout.as_secs_f64()
             )),
         }
+    }
+}
+
+fn outcome_label(outcome: &AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::Retry { .. } => "retry",
+        AttemptOutcome::Dead => "dead",
+        AttemptOutcome::Gone => "gone",
     }
 }
 

@@ -79,6 +79,7 @@ async fn accept(relay: &Relay, request: Request<Incoming>) -> Result<(), RelayEr
         received_at: relay.clock.now(),
     };
     let event_id = relay.storage.insert_event(&event).await?;
+    relay.shared().metrics.webhook_events_accepted.inc();
     relay.deliverer.wake();
     tracing::info!(
         event_id,

@@ -88,8 +88,13 @@ impl Relay {
             }),
             None => None,
         };
-        let deliverer = Deliverer::new(storage.clone(), delivery_settings(&config)?, clock)
-            .map_err(RelayStartError::CaFile)?;
+        let deliverer = Deliverer::new(
+            storage.clone(),
+            delivery_settings(&config)?,
+            clock,
+            shared.metrics.clone(),
+        )
+        .map_err(RelayStartError::CaFile)?;
         Ok(Self {
             config,
             storage,

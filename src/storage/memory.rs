@@ -7,8 +7,8 @@
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AttemptOutcome, AttemptRecord, DueEvent, EventFilter, EventStatus, EventSummary, NewEvent,
-    NewSubscription, Storage, StorageError, Subscription, SubscriptionState, UnixMillis,
+    AttemptOutcome, AttemptRecord, DueEvent, EventCounts, EventFilter, EventStatus, EventSummary,
+    NewEvent, NewSubscription, Storage, StorageError, Subscription, SubscriptionState, UnixMillis,
 };
 
 #[derive(Default)]
@@ -286,6 +286,19 @@ impl Storage for MemoryStorage {
             }
         }
         Ok(count)
+    }
+
+    async fn event_counts(&self) -> Result<EventCounts, StorageError> {
+        let tables = self.lock();
+        let mut counts = EventCounts::default();
+        for (event, _) in &tables.events {
+            match event.status {
+                EventStatus::Pending => counts.pending += 1,
+                EventStatus::Dead => counts.dead += 1,
+                EventStatus::Delivered => {}
+            }
+        }
+        Ok(counts)
     }
 }
 

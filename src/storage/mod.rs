@@ -120,4 +120,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Makes every dead letter pending again, due at `now`. Returns how many.
     async fn replay_dead(&self, now: UnixMillis) -> Result<u64, StorageError>;
+
+    /// Counts pending events and dead letters, for metrics.
+    async fn event_counts(&self) -> Result<EventCounts, StorageError>;
 }

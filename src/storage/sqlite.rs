@@ -16,8 +16,8 @@ use sqlx::Row;
 
 use super::types::parse_mode;
 use super::{
-    AttemptOutcome, AttemptRecord, DueEvent, EventFilter, EventStatus, EventSummary, NewEvent,
-    NewSubscription, Storage, StorageError, Subscription, SubscriptionState, UnixMillis,
+    AttemptOutcome, AttemptRecord, DueEvent, EventCounts, EventFilter, EventStatus, EventSummary,
+    NewEvent, NewSubscription, Storage, StorageError, Subscription, SubscriptionState, UnixMillis,
 };
 
 /// Name of the database file inside `[storage] data_dir`.
@@ -392,6 +392,21 @@ impl Storage for SqliteStorage {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected())
+    }
+
+    async fn event_counts(&self) -> Result<EventCounts, StorageError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(status = 'pending'), 0) AS pending, \
+             COALESCE(SUM(status = 'dead'), 0) AS dead FROM relay_events",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let pending: i64 = row.try_get("pending")?;
+        let dead: i64 = row.try_get("dead")?;
+        Ok(EventCounts {
+            pending: u64::try_from(pending).unwrap_or(0),
+            dead: u64::try_from(dead).unwrap_or(0),
+        })
     }
 }
 

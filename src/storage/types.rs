@@ -151,6 +151,13 @@ pub enum EventFilter {
     Dead,
 }
 
+/// How many events wait for delivery and how many are dead letters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub pending: u64,
+    pub dead: u64,
+}
+
 /// One event as listings show it.
 #[derive(Clone, Debug)]
 pub struct EventSummary {

@@ -1,5 +1,5 @@
-//! The admin listener: health, readiness, Prometheus metrics, the mappings in force, and
-//! reloads.
+//! The admin listener: health, readiness, Prometheus metrics, the mappings in force,
+//! reloads, and the relay's subscriptions, deliveries and replays when the relay is on.
 //!
 //! With `[admin] token` set, every endpoint but `/healthz` and `/readyz` requires
 //! `Authorization: Bearer TOKEN`. The two probes stay open because Kubernetes probes them
@@ -12,8 +12,11 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+mod relay;
+
 use crate::proxy::body::{self, ResponseBody};
 use crate::proxy::Shared;
+use crate::relay::Relay;
 use crate::reload::Reloader;
 use crate::secret::Secret;
 
@@ -47,6 +50,7 @@ struct Inner {
     shared: Arc<Shared>,
     reloader: Arc<Reloader>,
     readiness: Arc<Readiness>,
+    relay: Option<Arc<Relay>>,
 }
 
 impl Admin {
@@ -55,6 +59,7 @@ impl Admin {
         shared: Arc<Shared>,
         reloader: Arc<Reloader>,
         readiness: Arc<Readiness>,
+        relay: Option<Arc<Relay>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -62,6 +67,7 @@ impl Admin {
                 shared,
                 reloader,
                 readiness,
+                relay,
             }),
         }
     }
@@ -85,18 +91,22 @@ impl Admin {
             return response;
         }
 
+        if let Some(relay) = &self.inner.relay {
+            let query = request.uri().query();
+            if let Some((status, body)) = relay::handle(relay, &method, &path, query).await {
+                tracing::debug!(%method, path = %path, status = status.as_u16(), "admin request");
+                return json(status, &body);
+            }
+        }
+
         let response = match (method.clone(), path.as_str()) {
             (Method::GET, "/healthz") => text(
                 StatusCode::OK,
                 "text/plain; charset=utf-8",
                 "ok\n".to_owned(),
             ),
-            (Method::GET, "/readyz") => self.readyz(),
-            (Method::GET, "/metrics") => text(
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                self.inner.shared.metrics.encode(),
-            ),
+            (Method::GET, "/readyz") => self.readyz().await,
+            (Method::GET, "/metrics") => self.metrics().await,
             (Method::GET, "/admin/stores") => self.stores(),
             (Method::POST, "/admin/reload") => self.reload(),
             (_, "/healthz" | "/readyz" | "/metrics" | "/admin/stores" | "/admin/reload") => json(
@@ -126,14 +136,50 @@ impl Admin {
         }
     }
 
-    fn readyz(&self) -> Response<ResponseBody> {
-        match self.inner.readiness.not_ready_reason() {
-            None => json(StatusCode::OK, &serde_json::json!({"ready": true})),
-            Some(reason) => json(
+    async fn readyz(&self) -> Response<ResponseBody> {
+        if let Some(reason) = self.inner.readiness.not_ready_reason() {
+            return json(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &serde_json::json!({"ready": false, "reason": reason}),
-            ),
+            );
         }
+        if let Some(relay) = &self.inner.relay {
+            if let Err(error) = relay.storage.event_counts().await {
+                let reason = format!(
+                    "the relay store cannot be read: {}",
+                    crate::error::ErrorChain(&error)
+                );
+                return json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({"ready": false, "reason": reason}),
+                );
+            }
+        }
+        json(StatusCode::OK, &serde_json::json!({"ready": true}))
+    }
+
+    async fn metrics(&self) -> Response<ResponseBody> {
+        let metrics = &self.inner.shared.metrics;
+        if let Some(relay) = &self.inner.relay {
+            match relay.storage.event_counts().await {
+                Ok(counts) => {
+                    metrics
+                        .relay_queue_depth
+                        .set(i64::try_from(counts.pending).unwrap_or(i64::MAX));
+                    metrics
+                        .relay_dead_letters
+                        .set(i64::try_from(counts.dead).unwrap_or(i64::MAX));
+                }
+                Err(error) => {
+                    tracing::warn!(error = %crate::error::ErrorChain(&error), "reading relay counts for metrics failed")
+                }
+            }
+        }
+        text(
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.encode(),
+        )
     }
 
     fn stores(&self) -> Response<ResponseBody> {
