@@ -17,7 +17,11 @@ pub const DEFAULT_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertsError {
-    #[error("cannot generate the certificate: {0}")]
+    #[error("{path} already exists; pass --force to replace it (servers and clients using the old CA will stop trusting the new certificate)")]
+    Exists { path: PathBuf },
+    #[error("{name:?} is not a DNS name or IP address; use letters, digits, '-' and '.', for example storebridge.internal")]
+    InvalidName { name: String },
+    #[error("cannot generate the certificate")]
     Generate(#[from] rcgen::Error),
     #[error("cannot write {path}")]
     Write {
@@ -36,6 +40,51 @@ pub struct DevCertPaths {
     pub server_key: PathBuf,
 }
 
+/// How long development certificates are valid. A year keeps a forgotten development CA
+/// from being trusted for decades.
+const VALIDITY_DAYS: i64 = 365;
+
+/// Checks that each extra name is an IP address or a DNS name (wildcards allowed).
+pub fn check_names(names: &[String]) -> Result<(), CertsError> {
+    for name in names {
+        if name.parse::<std::net::IpAddr>().is_ok() {
+            continue;
+        }
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        let body = name.strip_prefix("*.").unwrap_or(name);
+        if name.len() > 253 || !body.split('.').all(label_ok) {
+            return Err(CertsError::InvalidName { name: name.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Fails if any file `write_dev_certs` would write already exists in `out_dir`.
+pub fn refuse_overwrite(out_dir: &Path) -> Result<(), CertsError> {
+    for file in ["ca.crt", "server.crt", "server.key"] {
+        let path = out_dir.join(file);
+        if path.exists() {
+            return Err(CertsError::Exists { path });
+        }
+    }
+    Ok(())
+}
+
+fn set_validity(params: &mut CertificateParams) {
+    let now = time::OffsetDateTime::now_utc();
+    // A day of slack before now tolerates clients whose clocks run slightly behind.
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(VALIDITY_DAYS);
+}
+
 /// Generated PEM text, before it is written anywhere.
 pub struct DevCerts {
     pub ca_cert_pem: String,
@@ -52,6 +101,7 @@ pub fn generate_dev_certs(extra_names: &[String]) -> Result<DevCerts, CertsError
         .distinguished_name
         .push(DnType::CommonName, "storebridge development CA");
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    set_validity(&mut ca_params);
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params.self_signed(&ca_key)?;
 
@@ -70,6 +120,7 @@ pub fn generate_dev_certs(extra_names: &[String]) -> Result<DevCerts, CertsError
         .push(DnType::CommonName, "storebridge development server");
     server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     server_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    set_validity(&mut server_params);
     let server_key = KeyPair::generate()?;
     let server_cert = server_params.signed_by(&server_key, &ca_cert, &ca_key)?;
 

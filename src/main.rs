@@ -34,11 +34,13 @@ enum LogFormat {
 enum Command {
     /// Run the proxy with a configuration file.
     Serve {
+        /// Configuration file (TOML); see storebridge.example.toml.
         #[arg(long)]
         config: PathBuf,
     },
     /// Validate a configuration file and exit; non-zero exit status when it is invalid.
     CheckConfig {
+        /// Configuration file (TOML) to check, with the certificates it names.
         #[arg(long)]
         config: PathBuf,
     },
@@ -91,6 +93,10 @@ enum CertsCommand {
         /// Extra DNS name or IP address for the server certificate; repeatable.
         #[arg(long = "name")]
         names: Vec<String>,
+        /// Replace existing files. Without it, existing certificates are left alone, because
+        /// servers and clients may already use them.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -143,8 +149,12 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + 
             );
         }
         Command::Certs {
-            command: CertsCommand::Dev { out, names },
+            command: CertsCommand::Dev { out, names, force },
         } => {
+            storebridge::certs::check_names(&names)?;
+            if !force {
+                storebridge::certs::refuse_overwrite(&out)?;
+            }
             let paths = storebridge::certs::write_dev_certs(&out, &names)?;
             println!("wrote {}", paths.ca_cert.display());
             println!("wrote {}", paths.server_cert.display());

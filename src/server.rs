@@ -119,6 +119,10 @@ impl Server {
             via_token: crate::proxy::headers::new_via_token(),
         });
 
+        if config.stores.is_empty() {
+            tracing::warn!("no [[store]] pairs are configured; requests pass through untranslated");
+        }
+
         // Load every certificate before serving anything, so a bad file stops the start.
         let mut tls_sources = Vec::with_capacity(config.listeners.len());
         for (index, listener_config) in config.listeners.iter().enumerate() {

@@ -94,3 +94,50 @@ fn example_config_is_valid_apart_from_certificates() {
     let config = storebridge::config::Config::parse(&text, &example, std::path::Path::new("."));
     assert!(config.is_ok(), "{:?}", config.err());
 }
+
+#[test]
+fn certs_dev_keeps_existing_files() {
+    let folder = tempfile::tempdir().expect("folder");
+    let run = |extra: &[&str]| {
+        storebridge()
+            .args(["certs", "dev", "--out"])
+            .arg(folder.path())
+            .args(extra)
+            .output()
+            .expect("run certs dev")
+    };
+    assert!(run(&[]).status.success());
+    let first_ca = std::fs::read(folder.path().join("ca.crt")).expect("ca");
+
+    let again = run(&[]);
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(
+        std::fs::read(folder.path().join("ca.crt")).expect("ca"),
+        first_ca,
+        "unchanged"
+    );
+
+    assert!(run(&["--force"]).status.success());
+    assert_ne!(
+        std::fs::read(folder.path().join("ca.crt")).expect("ca"),
+        first_ca,
+        "replaced"
+    );
+}
+
+#[test]
+fn certs_dev_rejects_invalid_name() {
+    let folder = tempfile::tempdir().expect("folder");
+    let output = storebridge()
+        .args(["certs", "dev", "--out"])
+        .arg(folder.path())
+        .args(["--name", "bad name!"])
+        .output()
+        .expect("run certs dev");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad name!"), "{stderr}");
+    assert!(!folder.path().join("ca.crt").exists(), "nothing written");
+}

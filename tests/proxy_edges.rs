@@ -417,3 +417,85 @@ async fn slow_clients_are_disconnected() {
     let text = String::from_utf8_lossy(&received);
     assert!(!text.contains("200 OK"), "{text}");
 }
+
+#[tokio::test]
+async fn stalled_streamed_body_is_cut_off() {
+    use http_body_util::BodyExt;
+
+    // An upstream that sends its head and part of the body, then goes silent with the
+    // connection open.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = upstream.local_addr().expect("address");
+    let (keep_open, _kept) =
+        tokio::sync::mpsc::unbounded_channel::<tokio::sync::mpsc::Sender<Chunk>>();
+    type Chunk = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>;
+    tokio::spawn(storebridge::listener::serve(
+        upstream,
+        None::<storebridge::listener::TlsSource>,
+        storebridge::listener::ConnectionLimits::default(),
+        move |_request| {
+            let keep_open = keep_open.clone();
+            async move {
+                let (sender, receiver) = tokio::sync::mpsc::channel::<Chunk>(1);
+                let _ = sender
+                    .send(Ok(hyper::body::Frame::data(Bytes::from_static(
+                        b"{\"orders\":[",
+                    ))))
+                    .await;
+                let _ = keep_open.send(sender);
+                let stream = futures_util_shim::ReceiverStream(receiver);
+                let mut response = http::Response::new(http_body_util::StreamBody::new(stream));
+                response
+                    .headers_mut()
+                    .insert("content-type", http::HeaderValue::from_static("text/plain"));
+                response
+            }
+        },
+        std::future::pending::<()>(),
+    ));
+
+    let harness = Harness::start_with(HarnessOptions {
+        upstream: Some(format!("http://{address}")),
+        request_timeout: Duration::from_millis(300),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let tls = storebridge::tls::client_config(Some(&harness.ca_file)).expect("tls");
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Full<Bytes>>(connector);
+    let request = http::Request::get(format!("{}/orders", harness.translate_url))
+        .header("authorization", &harness.client.authorization)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("request");
+    let response = client.request(request).await.expect("response head");
+    assert_eq!(response.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(20), response.into_body().collect())
+        .await
+        .expect("the proxy ended the stalled body");
+    assert!(
+        body.is_err(),
+        "the body ends with an error, not as if complete"
+    );
+}
+
+/// A `Stream` over a tokio channel receiver, for streamed test bodies.
+mod futures_util_shim {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    pub struct ReceiverStream<T>(pub tokio::sync::mpsc::Receiver<T>);
+
+    impl<T> futures_core::Stream for ReceiverStream<T> {
+        type Item = T;
+        fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+            self.0.poll_recv(cx)
+        }
+    }
+}

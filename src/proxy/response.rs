@@ -40,7 +40,8 @@ pub async fn translate(
         && headers::is_json(&parts.headers)
         && !context.map.is_empty();
     if !rewrite {
-        let streamed = body.map_err(Into::into).boxed();
+        // Streamed as it arrives; a stall longer than the request timeout ends it.
+        let streamed = body::IdleTimeoutBody::new(body, context.body_timeout).boxed();
         return Ok((Response::from_parts(parts, streamed), 0));
     }
 
