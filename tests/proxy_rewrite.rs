@@ -441,3 +441,55 @@ async fn get_then_post_round_trips_exactly() {
         "the sandbox got back exactly what it sent"
     );
 }
+
+#[tokio::test]
+async fn shipments_query_and_response() {
+    let harness = Harness::start().await;
+    // A label for an order of the connect store gives it a shipment.
+    let created = harness
+        .post(
+            Mode::Translate,
+            "/orders/createorder",
+            &order_body("ship-1", &LEGACY.to_string()),
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.text());
+    let order_id = created.json()["orderId"].as_u64().expect("orderId");
+    let label = harness
+        .post(
+            Mode::Translate,
+            "/orders/createlabelfororder",
+            &format!(r#"{{"orderId":{order_id},"carrierCode":"stamps_com","serviceCode":"usps_priority_mail","packageCode":"package","shipDate":"2026-12-04","testLabel":false}}"#),
+        )
+        .await;
+    assert_eq!(label.status, 200, "{}", label.text());
+
+    for mode in MODES {
+        harness.take_requests();
+        let reply = harness
+            .get(
+                mode,
+                &format!("/shipments?storeID={LEGACY}&includeShipmentItems=False"),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let seen = harness.take_requests();
+        assert_eq!(
+            seen[0].path_and_query,
+            format!("/shipments?storeID={CONNECT}&includeShipmentItems=False")
+        );
+        let shipments = reply.json()["shipments"]
+            .as_array()
+            .cloned()
+            .expect("shipments");
+        assert!(!shipments.is_empty(), "{mode:?}: the label made a shipment");
+        let expected = if mode == Mode::Mirror {
+            LEGACY
+        } else {
+            CONNECT
+        };
+        for shipment in &shipments {
+            assert_eq!(shipment["advancedOptions"]["storeId"], expected, "{mode:?}");
+        }
+    }
+}
