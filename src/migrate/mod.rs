@@ -6,6 +6,7 @@ pub mod api;
 pub mod fields;
 pub mod plan;
 pub mod report;
+pub mod scan;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -27,6 +28,17 @@ pub enum MigrateCommand {
     /// Read the account and report what the cutover puts at risk. Exit status 3 when
     /// orders shipped from the legacy store are open in Miva Connect.
     Plan(PlanOptions),
+    /// Record in the embedded store ([storage] data_dir) the Miva Connect orders already
+    /// shipped from the legacy store, for the proxy's double-ship guard.
+    Scan(ScanOptions),
+}
+
+/// `storebridge migrate scan` options.
+#[derive(Debug, clap::Args)]
+pub struct ScanOptions {
+    /// Configuration file: [upstream], [rate_limit], [storage] and the [[store]] pairs.
+    #[arg(long)]
+    pub config: PathBuf,
 }
 
 /// Output format of `migrate plan`.
@@ -59,6 +71,12 @@ pub enum CommandError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Webhooks(#[from] WebhooksError),
+    #[error(transparent)]
+    Scan(#[from] scan::ScanError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("migrate scan needs [storage] data_dir and at least one [[store]] pair in the config")]
+    ScanSetup,
     #[error("cannot encode the plan as JSON")]
     Json(#[from] serde_json::Error),
     #[error("cannot write the output")]
@@ -73,6 +91,7 @@ pub async fn run(command: MigrateCommand, out: &mut dyn Write) -> Result<u8, Com
             Ok(0)
         }
         MigrateCommand::Plan(options) => run_plan(options, out).await,
+        MigrateCommand::Scan(options) => run_scan(options, out).await,
     }
 }
 
@@ -87,6 +106,25 @@ pub fn progress_bar(quiet: bool, message: &'static str) -> ProgressBar {
     }
     bar.set_message(message);
     bar
+}
+
+async fn run_scan(options: ScanOptions, out: &mut dyn Write) -> Result<u8, CommandError> {
+    let config = Config::load(&options.config)?;
+    let Some(storage_config) = config
+        .storage
+        .as_ref()
+        .filter(|_| !config.stores.is_empty())
+    else {
+        return Err(CommandError::ScanSetup);
+    };
+    let storage = crate::storage::sqlite::SqliteStorage::open(&storage_config.data_dir).await?;
+    let api = Api::new(&config)?;
+    let now = crate::relay::clock::Clock::new().now();
+    for pair in &config.stores {
+        let summary = scan::scan_pair(&api, &storage, pair, now).await?;
+        scan::write_summary(out, pair, &summary)?;
+    }
+    Ok(0)
 }
 
 async fn run_plan(options: PlanOptions, out: &mut dyn Write) -> Result<u8, CommandError> {
@@ -141,17 +179,7 @@ pub async fn read_plan(api: &Api, config: &Config, bar: &ProgressBar) -> Result<
     let draft = plan::build(&account, pairs.clone());
     let mut shipments = BTreeMap::new();
     for risk in &draft.double_ship_risks {
-        let found = api
-            .all_pages(
-                &format!("/shipments?orderId={}", risk.legacy_order_id),
-                "shipments",
-                |_, _| {},
-            )
-            .await?;
-        let newest = found
-            .into_iter()
-            .filter(|shipment| shipment["voided"] != serde_json::Value::Bool(true))
-            .max_by_key(|shipment| shipment["createDate"].as_str().unwrap_or("").to_owned());
+        let newest = scan::newest_shipment(api, risk.legacy_order_id).await?;
         if let Some(shipment) = newest {
             shipments.insert(risk.legacy_order_id, shipment);
         }

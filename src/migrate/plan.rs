@@ -198,7 +198,8 @@ fn text(value: &Value, key: &str) -> String {
     value[key].as_str().unwrap_or_default().to_owned()
 }
 
-fn optional_text(value: &Value, key: &str) -> Option<String> {
+/// Returns a string field, or `None` when it is missing, not a string or empty.
+pub(crate) fn optional_text(value: &Value, key: &str) -> Option<String> {
     value[key]
         .as_str()
         .filter(|text| !text.is_empty())
