@@ -11,6 +11,7 @@ pub mod error;
 pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod migrate;
 pub mod proxy;
 pub mod ratelimit;
 pub mod relay;

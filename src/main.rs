@@ -72,7 +72,7 @@ enum Command {
     /// Migration helpers.
     Migrate {
         #[command(subcommand)]
-        command: storebridge::relay::migrate::MigrateCommand,
+        command: storebridge::migrate::MigrateCommand,
     },
     /// Run the proxy against the sandbox with development certificates and show what it does.
     Demo {
@@ -119,7 +119,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status),
         Err(error) => {
             eprintln!("error: {}", ErrorChain(error.as_ref()));
             ExitCode::FAILURE
@@ -127,7 +127,9 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// Runs the command and returns the exit status: 0 on success, or the status a command
+/// reports, such as 3 from `migrate plan` when orders may be shipped twice.
+async fn run(command: Command) -> Result<u8, Box<dyn std::error::Error + Send + Sync>> {
     match command {
         Command::Serve { config } => {
             let path = config;
@@ -171,12 +173,12 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error + Send + 
             rate_limit,
         } => storebridge::demo::run_sandbox(bind, cert.zip(key), rate_limit).await?,
         Command::Demo { bind } => storebridge::demo::run(bind).await?,
-        Command::Migrate {
-            command: storebridge::relay::migrate::MigrateCommand::Webhooks(options),
-        } => storebridge::relay::migrate::run(options, &mut std::io::stdout()).await?,
+        Command::Migrate { command } => {
+            return Ok(storebridge::migrate::run(command, &mut std::io::stdout()).await?)
+        }
         Command::Relay { command } => {
             storebridge::relay::commands::run(command, &mut std::io::stdout()).await?
         }
     }
-    Ok(())
+    Ok(0)
 }

@@ -6,40 +6,21 @@
 //! changes. A hook whose replacement already exists is not created again, so a second run,
 //! or a run after a partial failure, makes no duplicates.
 
-use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
 
-use base64::Engine;
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use http::Method;
 use serde_json::{json, Value};
 
 use super::commands::redact_url;
 use super::ssrf;
 use super::token::{self, IngressToken};
 use crate::config::{Config, ConfigError, Mode};
-use crate::error::{ErrorChain, ProxyError};
-use crate::proxy::body;
+use crate::error::ErrorChain;
+use crate::migrate::api::{Api, ApiError};
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{NewSubscription, Storage, StorageError, SubscriptionState};
 use crate::stores::{Direction, StoreMap};
-use crate::upstream::{Upstream, UpstreamBuildError};
-
-/// Environment variables that hold the API credentials; never command-line arguments,
-/// which other users of the machine can read.
-pub const KEY_VARIABLE: &str = "SHIPSTATION_API_KEY";
-pub const SECRET_VARIABLE: &str = "SHIPSTATION_API_SECRET";
-
-/// Largest response read from ShipStation: a webhook list is a few kilobytes.
-const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
-
-/// `storebridge migrate ...`.
-#[derive(Debug, clap::Subcommand)]
-pub enum MigrateCommand {
-    /// Move the webhooks bound to legacy stores: print the plan, and with --apply carry it out.
-    Webhooks(MigrateWebhooks),
-}
 
 /// `storebridge migrate webhooks` options.
 #[derive(Debug, clap::Args)]
@@ -61,135 +42,14 @@ pub struct MigrateWebhooks {
 pub enum MigrateError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error(
-        "{0} is not set; export the API key and secret as {KEY_VARIABLE} and {SECRET_VARIABLE}"
-    )]
-    MissingCredential(&'static str),
     #[error("moving hooks through the relay needs [relay] enabled and [storage]; enable them or pass --direct")]
     RelayOff,
     #[error(transparent)]
-    Upstream(#[from] UpstreamBuildError),
-    #[error("ShipStation call {call} failed")]
-    Call {
-        call: String,
-        #[source]
-        source: ProxyError,
-    },
-    #[error("ShipStation answered {call} with status {status}: {body}")]
-    Status {
-        call: String,
-        status: u16,
-        body: String,
-    },
-    #[error("ShipStation answered {call} with a body that is not the expected JSON")]
-    InvalidJson { call: String },
+    Api(#[from] ApiError),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("cannot write the output")]
     Output(#[from] std::io::Error),
-}
-
-/// Basic credentials. `Debug` masks them.
-struct Credentials(HeaderValue);
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Credentials(****)")
-    }
-}
-
-impl Credentials {
-    fn from_environment() -> Result<Self, MigrateError> {
-        let read = |name: &'static str| {
-            std::env::var(name)
-                .ok()
-                .filter(|value| !value.is_empty())
-                .ok_or(MigrateError::MissingCredential(name))
-        };
-        let pair = format!("{}:{}", read(KEY_VARIABLE)?, read(SECRET_VARIABLE)?);
-        let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-        let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
-            .map_err(|_| MigrateError::MissingCredential(KEY_VARIABLE))?;
-        value.set_sensitive(true);
-        Ok(Self(value))
-    }
-}
-
-/// The ShipStation calls the migration makes.
-struct Api {
-    upstream: Upstream,
-    credentials: Credentials,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Bytes, MigrateError> {
-        let call = format!("{method} {path}");
-        let uri = self
-            .upstream
-            .uri_for(path, None)
-            .map_err(|source| MigrateError::Call {
-                call: call.clone(),
-                source: ProxyError::BadUri(source),
-            })?;
-        let mut headers = HeaderMap::new();
-        headers.insert(http::header::AUTHORIZATION, self.credentials.0.clone());
-        let bytes = body
-            .map(|value| Bytes::from(value.to_string()))
-            .unwrap_or_default();
-        if !bytes.is_empty() {
-            headers.insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
-        let response = self
-            .upstream
-            .send(method, uri, headers, bytes)
-            .await
-            .map_err(|source| MigrateError::Call {
-                call: call.clone(),
-                source,
-            })?;
-        let status = response.status();
-        let body = body::read_limited(response.into_body(), MAX_RESPONSE)
-            .await
-            .map_err(|_| MigrateError::InvalidJson { call: call.clone() })?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body).chars().take(300).collect();
-            return Err(MigrateError::Status {
-                call,
-                status: status.as_u16(),
-                body: text,
-            });
-        }
-        Ok(body)
-    }
-
-    async fn hooks(&self) -> Result<Vec<Value>, MigrateError> {
-        let bytes = self.call(Method::GET, "/webhooks", None).await?;
-        let document: Value =
-            serde_json::from_slice(&bytes).map_err(|_| MigrateError::InvalidJson {
-                call: "GET /webhooks".to_owned(),
-            })?;
-        Ok(document["webhooks"].as_array().cloned().unwrap_or_default())
-    }
-
-    async fn subscribe(&self, body: Value) -> Result<u64, MigrateError> {
-        let bytes = self
-            .call(Method::POST, "/webhooks/subscribe", Some(body))
-            .await?;
-        serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|value| value["id"].as_u64())
-            .ok_or_else(|| MigrateError::InvalidJson {
-                call: "POST /webhooks/subscribe".to_owned(),
-            })
-    }
 }
 
 /// One legacy hook and what becomes of it.
@@ -217,10 +77,7 @@ pub async fn run(options: MigrateWebhooks, out: &mut dyn Write) -> Result<(), Mi
         }
         Some((relay.clone(), SqliteStorage::open(&storage.data_dir).await?))
     };
-    let api = Api {
-        upstream: Upstream::new(&config.upstream)?,
-        credentials: Credentials::from_environment()?,
-    };
+    let api = Api::new(&config)?;
 
     let hooks = api.hooks().await?;
     let moves = legacy_hooks(&hooks, &map);
@@ -382,7 +239,7 @@ async fn via_relay(
             if let Err(cleanup) = storage.delete_subscription(id).await {
                 tracing::error!(subscription_id = id, error = %ErrorChain(&cleanup), "removing a failed relay subscription failed");
             }
-            Err(error)
+            Err(error.into())
         }
     }
 }

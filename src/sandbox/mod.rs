@@ -9,6 +9,7 @@
 //! [`SandboxOptions::allow_non_loopback_webhooks`] is set.
 
 mod dates;
+mod edits;
 mod encoding;
 mod errors;
 mod labels;
@@ -17,6 +18,7 @@ mod orders;
 mod ratelimit;
 mod reply;
 mod routes;
+mod scenario;
 mod seed;
 mod shipments;
 mod state;
@@ -49,6 +51,7 @@ use routes::{Call, Outgoing, Query};
 use state::State;
 use webhooks::DeliveryClient;
 
+pub use scenario::ASSIGNED_USER;
 pub use webhooks::WebhookDelivery;
 
 /// Request headers kept in [`RecordedRequest::headers`]. `Authorization` is never kept.
@@ -465,6 +468,13 @@ impl Sandbox {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(credentials)
         )
+    }
+
+    /// Adds the migration scenario to the data: orders open in both Miva stores with
+    /// legacy edits, a legacy-shipped order open in Miva Connect, unpaid orders, a webhook
+    /// bound to the legacy store, and auto-refresh off on the Miva Connect store.
+    pub fn load_migration_scenario(&self) {
+        scenario::load(&mut lock(&self.inner.state), &self.inner.options);
     }
 
     /// Returns the options the sandbox was created with.

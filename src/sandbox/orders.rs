@@ -19,7 +19,7 @@ fn order_not_found(order_id: u64) -> Reply {
 }
 
 /// `GET /orders` with the filters `storeId`, `orderStatus`, `orderNumber` (prefix),
-/// `customerName`, `importBatch`, sorting by `sortBy`/`sortDir`, and paging.
+/// `customerName`, `importBatch`, `modifyDateStart`, sorting by `sortBy`/`sortDir`, and paging.
 pub(crate) fn list(call: &Call<'_>, state: &State) -> Reply {
     let query = &call.query;
     let store_id = match query.u64("storeId") {
@@ -30,6 +30,18 @@ pub(crate) fn list(call: &Call<'_>, state: &State) -> Reply {
     let number_prefix = query.get("orderNumber").map(str::to_ascii_lowercase);
     let customer = query.get("customerName").map(str::to_ascii_lowercase);
     let import_batch = query.get("importBatch");
+    let modified_since = match query.get("modifyDateStart") {
+        None => None,
+        Some(text) => match parse_request_datetime(text) {
+            Some(moment) => Some(order_timestamp(moment)),
+            None => {
+                return errors::invalid_field(
+                    "modifyDateStart",
+                    format!("The value '{text}' is not valid for modifyDateStart."),
+                )
+            }
+        },
+    };
 
     let mut selected: Vec<&OrderRecord> = state
         .orders
@@ -52,6 +64,11 @@ pub(crate) fn list(call: &Call<'_>, state: &State) -> Reply {
                         .is_some_and(|text| text.to_ascii_lowercase().contains(name))
                 })
             })
+        })
+        .filter(|record| {
+            modified_since
+                .as_deref()
+                .is_none_or(|start| record.str_field("modifyDate") >= start)
         })
         .filter(|record| {
             import_batch.is_none_or(|batch| {

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::errors;
 use super::reply::Reply;
 use super::state::State;
-use super::{labels, orders, shipments, stores, webhooks};
+use super::{edits, labels, orders, shipments, stores, webhooks};
 
 /// One request as the handlers see it.
 pub(crate) struct Call<'a> {
@@ -65,9 +65,18 @@ pub(crate) fn dispatch(call: &mut Call<'_>, state: &mut State) -> Reply {
         ["orders", "createorders"] if post => orders::create_many(call, state),
         ["orders", "markasshipped"] if post => labels::mark_as_shipped(call, state),
         ["orders", "createlabelfororder"] if post => labels::create_label(call, state),
-        ["orders", "createorder" | "createorders" | "markasshipped" | "createlabelfororder"] => {
-            errors::method_not_allowed(&method, "POST")
-        }
+        ["orders", "addtag"] if post => edits::tag(call, state, true),
+        ["orders", "removetag"] if post => edits::tag(call, state, false),
+        ["orders", "holduntil"] if post => edits::hold_until(call, state),
+        ["orders", "assignuser"] if post => edits::assign_user(call, state),
+        ["orders", "createorder"
+        | "createorders"
+        | "markasshipped"
+        | "createlabelfororder"
+        | "addtag"
+        | "removetag"
+        | "holduntil"
+        | "assignuser"] => errors::method_not_allowed(&method, "POST"),
         ["orders", id] if get => orders::get(call, state, id),
         ["orders", id] if method == Method::DELETE => orders::delete(call, state, id),
         ["orders", _] => errors::method_not_allowed(&method, "GET, DELETE"),

@@ -36,21 +36,7 @@ pub(crate) fn seed_state(options: &SandboxOptions) -> State {
     };
 
     for (store_id, body) in seed_orders(options) {
-        let order_id = state.take_order_id();
-        let order_key = body["orderKey"].as_str().unwrap_or_default().to_owned();
-        let stamp = OrderStamp {
-            order_id,
-            order_key: &order_key,
-            store_id,
-            create_date: SEED_CREATE_DATE,
-            modify_date: SEED_MODIFY_DATE,
-        };
-        let input = body.as_object().cloned().unwrap_or_default();
-        let order = build_order(&input, &stamp, || state.take_order_item_id());
-        state.orders.push(OrderRecord {
-            order,
-            import_batch: None,
-        });
+        insert_order(&mut state, store_id, &body, SEED_MODIFY_DATE);
     }
 
     // The shipped legacy order gets the shipment its label produced.
@@ -83,6 +69,31 @@ pub(crate) fn seed_state(options: &SandboxOptions) -> State {
         });
     }
     state
+}
+
+/// Stores a seed order in `store_id` with a new order ID, and returns that ID.
+pub(crate) fn insert_order(
+    state: &mut State,
+    store_id: u64,
+    body: &Value,
+    modify_date: &str,
+) -> u64 {
+    let order_id = state.take_order_id();
+    let order_key = body["orderKey"].as_str().unwrap_or_default().to_owned();
+    let stamp = OrderStamp {
+        order_id,
+        order_key: &order_key,
+        store_id,
+        create_date: SEED_CREATE_DATE,
+        modify_date,
+    };
+    let input = body.as_object().cloned().unwrap_or_default();
+    let order = build_order(&input, &stamp, || state.take_order_item_id());
+    state.orders.push(OrderRecord {
+        order,
+        import_batch: None,
+    });
+    order_id
 }
 
 fn status_mappings(pairs: &[(&str, &str)]) -> Option<Vec<StatusMapping>> {

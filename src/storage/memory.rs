@@ -7,8 +7,9 @@
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    AttemptOutcome, AttemptRecord, DueEvent, EventCounts, EventFilter, EventStatus, EventSummary,
-    NewEvent, NewSubscription, Storage, StorageError, Subscription, SubscriptionState, UnixMillis,
+    AttemptOutcome, AttemptRecord, DoubleShipRecord, DueEvent, EventCounts, EventFilter,
+    EventStatus, EventSummary, NewEvent, NewSubscription, Storage, StorageError, Subscription,
+    SubscriptionState, UnixMillis,
 };
 
 #[derive(Default)]
@@ -16,6 +17,8 @@ struct Tables {
     subscriptions: Vec<Subscription>,
     events: Vec<(EventSummary, Option<UnixMillis>)>,
     attempts: Vec<AttemptRecord>,
+    double_ship: std::collections::BTreeMap<u64, DoubleShipRecord>,
+    cursors: std::collections::BTreeMap<String, String>,
 }
 
 /// The in-memory store. Everything is lost when it is dropped.
@@ -299,6 +302,31 @@ impl Storage for MemoryStorage {
             }
         }
         Ok(counts)
+    }
+
+    async fn record_double_ship(&self, record: &DoubleShipRecord) -> Result<(), StorageError> {
+        self.lock()
+            .double_ship
+            .insert(record.connect_order_id, record.clone());
+        Ok(())
+    }
+
+    async fn double_ship(
+        &self,
+        connect_order_id: u64,
+    ) -> Result<Option<DoubleShipRecord>, StorageError> {
+        Ok(self.lock().double_ship.get(&connect_order_id).cloned())
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StorageError> {
+        Ok(self.lock().cursors.get(name).cloned())
+    }
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StorageError> {
+        self.lock()
+            .cursors
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! The embedded store of the process: one database under `[storage] data_dir` that contains
-//! the webhook relay's subscriptions, events, delivery attempts and dead letters.
+//! the webhook relay's subscriptions, events, delivery attempts and dead letters, and the
+//! migration assistant's double-ship records and progress markers.
 //!
 //! Callers see only the [`Storage`] trait. [`sqlite::SqliteStorage`] is the durable
 //! implementation; [`memory::MemoryStorage`] keeps everything in memory for tests that run
@@ -123,4 +124,18 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Counts pending events and dead letters, for metrics.
     async fn event_counts(&self) -> Result<EventCounts, StorageError>;
+
+    /// Inserts or replaces the double-ship record of a Miva Connect order.
+    async fn record_double_ship(&self, record: &DoubleShipRecord) -> Result<(), StorageError>;
+
+    /// Returns the double-ship record of a Miva Connect order, if one was recorded.
+    async fn double_ship(
+        &self,
+        connect_order_id: u64,
+    ) -> Result<Option<DoubleShipRecord>, StorageError>;
+
+    /// Returns a progress marker stored with [`Storage::set_cursor`].
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StorageError>;
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StorageError>;
 }

@@ -16,8 +16,9 @@ use sqlx::Row;
 
 use super::types::parse_mode;
 use super::{
-    AttemptOutcome, AttemptRecord, DueEvent, EventCounts, EventFilter, EventStatus, EventSummary,
-    NewEvent, NewSubscription, Storage, StorageError, Subscription, SubscriptionState, UnixMillis,
+    AttemptOutcome, AttemptRecord, DoubleShipRecord, DueEvent, EventCounts, EventFilter,
+    EventStatus, EventSummary, NewEvent, NewSubscription, Storage, StorageError, Subscription,
+    SubscriptionState, UnixMillis,
 };
 
 /// Name of the database file inside `[storage] data_dir`.
@@ -407,6 +408,71 @@ impl Storage for SqliteStorage {
             pending: u64::try_from(pending).unwrap_or(0),
             dead: u64::try_from(dead).unwrap_or(0),
         })
+    }
+
+    async fn record_double_ship(&self, record: &DoubleShipRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO double_ship_orders (connect_order_id, connect_store_id, \
+             order_number, legacy_order_id, legacy_ship_date, tracking_number, recorded_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(to_i64(Some(record.connect_order_id)))
+        .bind(to_i64(Some(record.connect_store_id)))
+        .bind(&record.order_number)
+        .bind(to_i64(Some(record.legacy_order_id)))
+        .bind(&record.legacy_ship_date)
+        .bind(&record.tracking_number)
+        .bind(record.recorded_at.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn double_ship(
+        &self,
+        connect_order_id: u64,
+    ) -> Result<Option<DoubleShipRecord>, StorageError> {
+        let row = sqlx::query(
+            "SELECT connect_order_id, connect_store_id, order_number, legacy_order_id, \
+             legacy_ship_date, tracking_number, recorded_at FROM double_ship_orders \
+             WHERE connect_order_id = ?",
+        )
+        .bind(to_i64(Some(connect_order_id)))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let required = |column: &'static str| {
+            optional_u64(&row, column)?.ok_or(StorageError::Invalid {
+                column,
+                value: "NULL".to_owned(),
+            })
+        };
+        Ok(Some(DoubleShipRecord {
+            connect_order_id: required("connect_order_id")?,
+            connect_store_id: required("connect_store_id")?,
+            order_number: row.try_get("order_number")?,
+            legacy_order_id: required("legacy_order_id")?,
+            legacy_ship_date: row.try_get("legacy_ship_date")?,
+            tracking_number: row.try_get("tracking_number")?,
+            recorded_at: UnixMillis(row.try_get("recorded_at")?),
+        }))
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<String>, StorageError> {
+        let value = sqlx::query_scalar("SELECT value FROM migration_cursors WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(value)
+    }
+
+    async fn set_cursor(&self, name: &str, value: &str) -> Result<(), StorageError> {
+        sqlx::query("INSERT OR REPLACE INTO migration_cursors (name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 

@@ -199,3 +199,15 @@ pub enum AttemptOutcome {
     /// dead letters.
     Gone,
 }
+
+/// A Miva Connect order whose order number was already shipped from the legacy store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoubleShipRecord {
+    pub connect_order_id: u64,
+    pub connect_store_id: u64,
+    pub order_number: String,
+    pub legacy_order_id: u64,
+    pub legacy_ship_date: Option<String>,
+    pub tracking_number: Option<String>,
+    pub recorded_at: UnixMillis,
+}

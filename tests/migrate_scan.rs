@@ -1,0 +1,61 @@
+//! `storebridge migrate scan` against the sandbox's migration scenario: it records the
+//! Miva Connect order already shipped from the legacy store, and reads incrementally.
+
+mod migrate_support;
+
+use migrate_support::Scenario;
+use storebridge::storage::sqlite::SqliteStorage;
+use storebridge::storage::Storage;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_records_double_ship() {
+    let scenario = Scenario::start(true).await;
+    let client = migrate_support::DirectClient::new(&scenario);
+    let found = client
+        .get("/orders?storeId=7654321&orderNumber=12345-A")
+        .await;
+    let connect_order_id = found["orders"][0]["orderId"].as_u64().expect("order ID");
+
+    let first = scenario.migrate(&["scan"]);
+    let expected = format!(
+        "store 12345 -> 7654321: 6 Miva Connect order(s) read, 1 double-ship risk(s) recorded\n  \
+         order 12345-A (connect {connect_order_id}): shipped from the legacy store on 2026-11-03, \
+         tracking 9400111899561704612345\n"
+    );
+    assert_eq!(first.stdout, expected, "{}", first.stderr);
+    assert_eq!(first.status, 0);
+
+    let storage = SqliteStorage::open(&scenario.data_dir)
+        .await
+        .expect("store");
+    let record = storage
+        .double_ship(connect_order_id)
+        .await
+        .expect("query")
+        .expect("recorded");
+    assert_eq!(record.order_number, "12345-A");
+    assert_eq!(record.legacy_ship_date.as_deref(), Some("2026-11-03"));
+    assert_eq!(
+        record.tracking_number.as_deref(),
+        Some("9400111899561704612345")
+    );
+    let other = client.get("/orders?storeId=7654321&orderNumber=1001").await;
+    let other_id = other["orders"][0]["orderId"].as_u64().expect("order ID");
+    assert_eq!(storage.double_ship(other_id).await.expect("query"), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_reads_only_modified_orders() {
+    let scenario = Scenario::start(true).await;
+    let first = scenario.migrate(&["scan"]);
+    assert_eq!(first.status, 0, "{}", first.stderr);
+
+    // Only the orders modified at or after the newest modify date of the first run.
+    let second = scenario.migrate(&["scan"]);
+    let recorded_again = second.stdout.lines().next().unwrap_or_default().to_owned();
+    assert_eq!(
+        recorded_again,
+        "store 12345 -> 7654321: 4 Miva Connect order(s) read, 1 double-ship risk(s) recorded"
+    );
+    assert_eq!(second.status, 0);
+}
