@@ -84,6 +84,18 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub relay: Option<RelayConfig>,
     pub storage: Option<StorageConfig>,
+    #[serde(default)]
+    pub guard: GuardConfig,
+}
+
+/// `[guard]`: refusals the proxy makes on the merchant's behalf.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    /// Answers 409 to label and mark-as-shipped calls for Miva Connect orders that
+    /// `storebridge migrate scan` found already shipped from the legacy store. Default off.
+    #[serde(default)]
+    pub double_ship: bool,
 }
 
 impl Default for Config {
@@ -98,6 +110,7 @@ impl Default for Config {
             drain_timeout: default_drain_timeout(),
             relay: None,
             storage: None,
+            guard: GuardConfig::default(),
         }
     }
 }
@@ -420,6 +433,12 @@ impl Config {
         self.store_map()?;
         if let Some(relay) = &self.relay {
             relay.validate(self.storage.is_some())?;
+        }
+        if self.guard.double_ship && self.storage.is_none() {
+            return Err(invalid(
+                "guard.double_ship",
+                "needs [storage] data_dir, where `storebridge migrate scan` records the orders already shipped",
+            ));
         }
         Ok(())
     }

@@ -62,6 +62,14 @@ pub enum ProxyError {
     },
     #[error("request already passed through this storebridge")]
     Loop,
+    #[error("order {order_number} was already shipped from the legacy store")]
+    AlreadyShipped {
+        order_number: String,
+        ship_date: Option<String>,
+        tracking_number: Option<String>,
+    },
+    #[error("the double-ship guard cannot read its store")]
+    GuardUnavailable(#[source] BoxError),
 }
 
 impl ProxyError {
@@ -83,6 +91,8 @@ impl ProxyError {
             ProxyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProxyError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::Loop => StatusCode::LOOP_DETECTED,
+            ProxyError::AlreadyShipped { .. } => StatusCode::CONFLICT,
+            ProxyError::GuardUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -105,6 +115,8 @@ impl ProxyError {
             ProxyError::BadUri(_) => "bad_request_uri",
             ProxyError::Throttled { .. } => "rate_limited",
             ProxyError::Loop => "loop_detected",
+            ProxyError::AlreadyShipped { .. } => "already_shipped",
+            ProxyError::GuardUnavailable(_) => "guard_unavailable",
         }
     }
 
@@ -162,6 +174,21 @@ impl ProxyError {
                  the wait would exceed the proxy's rate_limit.max_wait. Retry after {} seconds.",
                 retry_after.as_secs_f64().ceil() as u64
             ),
+            ProxyError::AlreadyShipped {
+                order_number,
+                ship_date,
+                tracking_number,
+            } => format!(
+                "Order {order_number} was already shipped from the legacy Miva store (ship date {}, tracking \
+                 number {}), so storebridge refused to ship it again. If it must ship again, repeat the \
+                 request with the header X-Storebridge-Allow-Reship: true.",
+                ship_date.as_deref().unwrap_or("unknown"),
+                tracking_number.as_deref().unwrap_or("unknown")
+            ),
+            ProxyError::GuardUnavailable(_) => "The double-ship guard could not read its store, so the \
+                 shipment was not sent. Retry, or send the header X-Storebridge-Allow-Reship: true to ship \
+                 without the check."
+                .to_owned(),
             ProxyError::Loop => "This request already passed through this storebridge and came back to it, so \
                  forwarding it would loop. The proxy resolves the ShipStation host to itself: pin the real address \
                  with [upstream] resolve = [\"ssapi.shipstation.com:443=ADDRESS\"]."

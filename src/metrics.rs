@@ -59,6 +59,8 @@ pub struct Metrics {
     pub loops_detected: Counter,
     pub reloads: Counter,
     pub reload_failures: Counter,
+    pub guard_refusals: Counter,
+    pub guard_overrides: Counter,
     pub webhook_events_accepted: Counter,
     pub deliveries: Family<OutcomeLabels, Counter>,
     /// Events waiting for delivery, read from the store when metrics are served.
@@ -139,6 +141,18 @@ impl Metrics {
             "Configuration reloads rejected; the old configuration stayed",
             reload_failures.clone(),
         );
+        let guard_refusals = Counter::default();
+        registry.register(
+            "guard_refusals",
+            "Shipments refused because the order was already shipped from the legacy store",
+            guard_refusals.clone(),
+        );
+        let guard_overrides = Counter::default();
+        registry.register(
+            "guard_overrides",
+            "Shipments the double-ship guard let through because of X-Storebridge-Allow-Reship",
+            guard_overrides.clone(),
+        );
         let webhook_events_accepted = Counter::default();
         registry.register(
             "webhook_events_accepted",
@@ -189,6 +203,8 @@ impl Metrics {
             loops_detected,
             reloads,
             reload_failures,
+            guard_refusals,
+            guard_overrides,
             webhook_events_accepted,
             deliveries,
             relay_queue_depth,

@@ -110,6 +110,22 @@ impl Server {
         config_path: Option<PathBuf>,
         bound: Bound,
     ) -> Result<Self, StartError> {
+        // The one embedded store of the process, opened when a feature needs it.
+        let relay_on = config.relay.as_ref().is_some_and(|relay| relay.enabled);
+        let storage = match &config.storage {
+            Some(storage_config) if relay_on || config.guard.double_ship => Some(
+                crate::relay::open_storage(storage_config)
+                    .await
+                    .map_err(crate::relay::RelayStartError::from)?,
+            ),
+            _ => None,
+        };
+        let double_ship_guard = if config.guard.double_ship {
+            storage.clone()
+        } else {
+            None
+        };
+
         let shared = Arc::new(Shared {
             stores: ArcSwap::from_pointee(config.store_map()?),
             upstream: Upstream::new(&config.upstream)?,
@@ -117,6 +133,7 @@ impl Server {
             metrics: Arc::new(Metrics::new()),
             max_body: config.limits.max_body,
             via_token: crate::proxy::headers::new_via_token(),
+            double_ship_guard,
         });
 
         if config.stores.is_empty() {
@@ -142,7 +159,7 @@ impl Server {
         // The webhook relay, when enabled: its ingress, its delivery worker, and its store.
         let relay_stop = stop_receiver.clone();
         let (relay, mut tasks) =
-            crate::relay::launch(&config, shared.clone(), bound.ingress, move || {
+            crate::relay::launch(&config, shared.clone(), storage, bound.ingress, move || {
                 stopped(relay_stop.clone())
             })
             .await?;

@@ -6,6 +6,7 @@
 //! for `mirror` listeners ([`response`]). Errors become responses in [`crate::error`] only.
 
 pub mod body;
+pub mod guard;
 pub mod headers;
 pub mod request;
 pub mod response;
@@ -41,6 +42,8 @@ pub struct Shared {
     pub max_body: u64,
     /// This process's `Via` pseudonym; a request that carries it has looped.
     pub via_token: String,
+    /// The store `migrate scan` writes to, when `[guard] double_ship` is on.
+    pub double_ship_guard: Option<crate::storage::SharedStorage>,
 }
 
 /// The request handler of one listener.
@@ -186,6 +189,14 @@ impl Proxy {
                 }
             };
 
+        // Refuse to ship an order a second time, before anything goes upstream.
+        if let Some(storage) = &shared.double_ship_guard {
+            let path = route::normalize_path(parts.uri.path());
+            if guard::applies(&parts.method, &path) {
+                guard::check(storage, &parts.headers, &raw, &shared.metrics).await?;
+            }
+        }
+
         // Translate the call and build the upstream request.
         let translated = request::translate(&parts, route, raw, &map, shared.max_body)?;
         outcome.request_rewrites = translated.rewrites;
@@ -195,6 +206,7 @@ impl Proxy {
             .map_err(ProxyError::BadUri)?;
         let mut headers = parts.headers;
         headers::remove_hop_by_hop(&mut headers);
+        headers.remove(guard::OVERRIDE_HEADER);
         headers::append_via(&mut headers, parts.version, &shared.via_token);
         if let Ok(host) = HeaderValue::from_str(shared.upstream.target().authority.as_str()) {
             headers.insert(http::header::HOST, host);

@@ -192,6 +192,7 @@ where
 pub async fn launch<S>(
     config: &crate::config::Config,
     shared: Arc<Shared>,
+    storage: Option<SharedStorage>,
     ingress: Option<TcpListener>,
     stopped: impl Fn() -> S,
 ) -> Result<(Option<Arc<Relay>>, Vec<JoinHandle<()>>), RelayStartError>
@@ -204,7 +205,10 @@ where
     if !relay_config.enabled {
         return Ok((None, Vec::new()));
     }
-    let storage = open_storage(storage_config).await?;
+    let storage = match storage {
+        Some(storage) => storage,
+        None => open_storage(storage_config).await?,
+    };
     let socket = match ingress {
         Some(socket) => socket,
         None => bind_ingress(relay_config).await?,

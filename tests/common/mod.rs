@@ -62,6 +62,8 @@ pub struct HarnessOptions {
     pub sandbox_host: Option<String>,
     /// Turns the webhook relay on, with its ingress on its own port.
     pub relay: Option<RelayOptions>,
+    /// Turns `[guard] double_ship` on, with `[storage] data_dir = "data"`.
+    pub double_ship_guard: bool,
 }
 
 /// Relay settings a test may change.
@@ -95,6 +97,7 @@ impl Default for HarnessOptions {
             drain_timeout: Duration::from_secs(30),
             sandbox_host: None,
             relay: None,
+            double_ship_guard: false,
         }
     }
 }
@@ -336,6 +339,9 @@ connect = {connect}
         max_wait = options.max_wait.as_millis(),
         resolve = resolve_line(options, upstream),
     );
+    if options.double_ship_guard {
+        text.push_str("\n[storage]\ndata_dir = \"data\"\n\n[guard]\ndouble_ship = true\n");
+    }
     if options.admin {
         text.push_str("\n[admin]\nbind = \"127.0.0.1:0\"\n");
         if let Some(token) = &options.admin_token {
