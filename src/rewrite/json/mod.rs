@@ -279,11 +279,9 @@ impl<'a> Scanner<'a> {
 
     /// Decides what the value after `key` is, from the key's decoded name.
     fn classify_key(&self, key: StringToken, depth: usize) -> Slot {
-        // Fast path: the names of interest are 4 to 12 bytes long, so most keys are
-        // dismissed by their raw length alone unless escapes may shorten them.
-        let raw_len = key.end - key.start - 2;
-        if !key.has_escape && !matches!(raw_len, 4 | 7 | 8 | 12) {
-            return Slot::Plain;
+        // Fast path: without escapes the raw bytes are the name, so no decoding is needed.
+        if !key.has_escape {
+            return self.classify_plain_key(key.content(self.input), depth);
         }
 
         if is_store_id_name(key.decoded(self.input)) {
@@ -300,6 +298,28 @@ impl<'a> Scanner<'a> {
             Slot::Message
         } else {
             Slot::Plain
+        }
+    }
+
+    /// Classifies a key without escapes by its raw bytes. Most keys are dismissed by length
+    /// and first letter alone. Must agree with the decoding path in [`Self::classify_key`].
+    fn classify_plain_key(&self, name: &[u8], depth: usize) -> Slot {
+        let first = name.first().map_or(0, u8::to_ascii_lowercase);
+        match (name.len(), first) {
+            (7, b's') if name.eq_ignore_ascii_case(b"storeid") => Slot::StoreId,
+            (8, b's') if name.eq_ignore_ascii_case(b"store_id") => Slot::StoreId,
+            (12, b'r') if self.options.urls && name.eq_ignore_ascii_case(b"resource_url") => {
+                Slot::Url
+            }
+            (4, b'h') if self.options.urls && name.eq_ignore_ascii_case(b"href") => Slot::Url,
+            (7, b'm')
+                if self.options.refresh_message
+                    && depth == 1
+                    && name.eq_ignore_ascii_case(b"message") =>
+            {
+                Slot::Message
+            }
+            _ => Slot::Plain,
         }
     }
 

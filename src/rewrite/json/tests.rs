@@ -325,3 +325,42 @@ fn error_message_format() {
         "invalid JSON at byte 5: expected a JSON value"
     );
 }
+
+#[test]
+fn plain_and_escaped_keys_agree() {
+    // Keys without escapes are compared as bytes and escaped ones are decoded, so both paths
+    // must classify every name alike, including names that share only a length or a letter.
+    let options = JsonOptions {
+        urls: true,
+        refresh_message: true,
+    };
+    let names = [
+        "storeId",
+        "STORE_ID",
+        "storeIx",
+        "sTore_iD",
+        "store_ix",
+        "Resource_URL",
+        "resource_urx",
+        "HREF",
+        "hrex",
+        "Message",
+        "messagx",
+        "name",
+        "s",
+        "",
+    ];
+    for name in names {
+        let escaped: String = name
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let value = r#""/o?storeId=12345&Store ID 12345""#;
+        let plain = format!(r#"{{"{name}":12345,"x":{{"{name}":{value}}},"{name}":{value}}}"#);
+        let encoded = plain.replace(&format!("\"{name}\""), &format!("\"{escaped}\""));
+
+        let plain_result = rewrite(&plain, Direction::ToConnect, options);
+        let encoded_result = rewrite(&encoded, Direction::ToConnect, options);
+        assert_eq!(plain_result.count, encoded_result.count, "{name}");
+    }
+}
