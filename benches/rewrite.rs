@@ -35,7 +35,7 @@ fn store_map() -> StoreMap {
 /// Builds the `index`th order of a page, with the mapped store ID `mapped` on every fourth.
 fn order(index: u64, mapped: u64) -> Value {
     let mut order: Value = serde_json::from_str(ORDER).expect("order example parses");
-    let store = if index % 4 == 0 {
+    let store = if index.is_multiple_of(4) {
         mapped
     } else {
         20_000 + index

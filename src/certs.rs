@@ -68,7 +68,7 @@ pub fn check_names(names: &[String]) -> Result<(), CertsError> {
 }
 
 /// Fails if any file `write_dev_certs` would write already exists in `out_dir`.
-pub fn refuse_overwrite(out_dir: &Path) -> Result<(), CertsError> {
+pub fn reject_overwrite(out_dir: &Path) -> Result<(), CertsError> {
     for file in ["ca.crt", "server.crt", "server.key"] {
         let path = out_dir.join(file);
         if path.exists() {

@@ -155,7 +155,7 @@ async fn run(command: Command) -> Result<u8, Box<dyn std::error::Error + Send + 
         } => {
             storebridge::certs::check_names(&names)?;
             if !force {
-                storebridge::certs::refuse_overwrite(&out)?;
+                storebridge::certs::reject_overwrite(&out)?;
             }
             let paths = storebridge::certs::write_dev_certs(&out, &names)?;
             println!("wrote {}", paths.ca_cert.display());

@@ -1,4 +1,4 @@
-//! The double-ship guard in the proxy: a Miva Connect order recorded by `migrate scan` as
+//! The double-ship guard in the proxy. A Miva Connect order recorded by `migrate scan` as
 //! already shipped from the legacy store gets 409 on label and mark-as-shipped calls,
 //! unless the caller overrides; other orders pass.
 

@@ -2,7 +2,7 @@
 //! order number was already shipped from the legacy store, for the proxy's double-ship
 //! guard.
 //!
-//! NOTE: the proxy does not read these records yet; `[guard] double_ship` is still to come.
+//! The proxy reads these records when `[guard] double_ship` is on; see `proxy::guard`.
 //!
 //! Each run reads only the Miva Connect orders modified since the previous run of that
 //! store (the cursor `scan:{connect store ID}`), and the legacy store's shipped orders.
