@@ -1,6 +1,7 @@
 //! `storebridge migrate scan` against the sandbox's migration scenario: it records the
 //! Miva Connect order already shipped from the legacy store, and reads incrementally.
 
+mod common;
 mod migrate_support;
 
 use migrate_support::Scenario;
@@ -58,4 +59,70 @@ async fn scan_reads_only_modified_orders() {
         "store 12345 -> 7654321: 4 Miva Connect order(s) read, 1 double-ship risk(s) recorded"
     );
     assert_eq!(second.status, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_then_guard_refuses_reship() {
+    use http::Method;
+
+    let scenario = Scenario::start(true).await;
+    let scanned = scenario.migrate(&["scan"]);
+    assert_eq!(scanned.status, 0, "{}", scanned.stderr);
+    let client = migrate_support::DirectClient::new(&scenario);
+    let risky = client
+        .get("/orders?storeId=7654321&orderNumber=12345-A")
+        .await["orders"][0]["orderId"]
+        .as_u64()
+        .expect("order ID");
+    let safe = client.get("/orders?storeId=7654321&orderNumber=1001").await["orders"][0]["orderId"]
+        .as_u64()
+        .expect("order ID");
+
+    // The proxy, from the same config with the guard switched on.
+    let text = std::fs::read_to_string(&scenario.config).expect("config");
+    std::fs::write(
+        &scenario.config,
+        format!("{text}\n[guard]\ndouble_ship = true\n"),
+    )
+    .expect("config");
+    let config = storebridge::config::Config::load(&scenario.config).expect("valid config");
+    let bound = storebridge::server::bind(&config).await.expect("bind");
+    let proxy_url = format!("http://{}", bound.listener_addresses()[0]);
+    let server = storebridge::server::Server::start(config, None, bound)
+        .await
+        .expect("start");
+
+    let proxy = common::TestClient::new(&scenario.ca_file, scenario.sandbox.basic_auth_header());
+    let label = |order_id: u64| {
+        format!(
+            r#"{{"orderId":{order_id},"carrierCode":"stamps_com","serviceCode":"usps_priority_mail","packageCode":"package","shipDate":"2026-12-04"}}"#
+        )
+    };
+    let send = |body: String, extra: &'static [(&'static str, &'static str)]| {
+        let proxy = &proxy;
+        let url = format!("{proxy_url}/orders/createlabelfororder");
+        async move {
+            let mut headers = vec![("content-type", "application/json")];
+            headers.extend_from_slice(extra);
+            proxy
+                .send(Method::POST, &url, Some(body.into()), &headers)
+                .await
+        }
+    };
+
+    let refused = send(label(risky), &[]).await;
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    let message = refused.json()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("12345-A") && message.contains("9400111899561704612345"),
+        "{message}"
+    );
+    let other = send(label(safe), &[]).await;
+    assert_eq!(other.status, 200, "{}", other.text());
+    let overridden = send(label(risky), &[("x-storebridge-allow-reship", "true")]).await;
+    assert_eq!(overridden.status, 200, "{}", overridden.text());
+    server.stop().await;
 }
