@@ -1,7 +1,6 @@
 //! `storebridge migrate scan` against the sandbox's migration scenario: it records the
 //! Miva Connect order already shipped from the legacy store, and reads incrementally.
 
-mod common;
 mod migrate_support;
 
 use migrate_support::Scenario;
@@ -92,7 +91,7 @@ async fn scan_then_guard_refuses_reship() {
         .await
         .expect("start");
 
-    let proxy = common::TestClient::new(&scenario.ca_file, scenario.sandbox.basic_auth_header());
+    let proxy = migrate_support::common::TestClient::new(&scenario.ca_file, scenario.sandbox.basic_auth_header());
     let label = |order_id: u64| {
         format!(
             r#"{{"orderId":{order_id},"carrierCode":"stamps_com","serviceCode":"usps_priority_mail","packageCode":"package","shipDate":"2026-12-04"}}"#

@@ -119,7 +119,7 @@ pub struct DirectClient {
 }
 
 #[path = "../common/mod.rs"]
-mod common;
+pub mod common;
 use common::TestClient;
 
 impl DirectClient {
