@@ -92,6 +92,37 @@ async fn guard_refuses_overrides_and_passes_others() {
         "{}",
         refused_mark.text()
     );
+
+    // Neither a compressed body nor a trailing slash gets past the guard.
+    let compressed = {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder
+            .write_all(label_body(shipped_before).as_bytes())
+            .expect("gzip");
+        encoder.finish().expect("gzip")
+    };
+    let gzipped = harness
+        .client
+        .send(
+            Method::POST,
+            &format!("{}/orders/createlabelfororder", harness.mirror_url),
+            Some(compressed.into()),
+            &[
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ],
+        )
+        .await;
+    assert_eq!(gzipped.status, StatusCode::CONFLICT, "{}", gzipped.text());
+    let slashed = harness
+        .post(
+            Mode::Mirror,
+            "/orders/createlabelfororder/",
+            &label_body(shipped_before),
+        )
+        .await;
+    assert_eq!(slashed.status, StatusCode::CONFLICT, "{}", slashed.text());
     assert!(
         harness.take_requests().is_empty(),
         "refused calls never reach ShipStation"
@@ -134,7 +165,7 @@ async fn guard_refuses_overrides_and_passes_others() {
         .await
         .text();
     assert!(
-        metrics.contains("storebridge_guard_refusals_total 2"),
+        metrics.contains("storebridge_guard_refusals_total 4"),
         "{metrics}"
     );
     assert!(

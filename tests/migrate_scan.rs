@@ -91,7 +91,10 @@ async fn scan_then_guard_refuses_reship() {
         .await
         .expect("start");
 
-    let proxy = migrate_support::common::TestClient::new(&scenario.ca_file, scenario.sandbox.basic_auth_header());
+    let proxy = migrate_support::common::TestClient::new(
+        &scenario.ca_file,
+        scenario.sandbox.basic_auth_header(),
+    );
     let label = |order_id: u64| {
         format!(
             r#"{{"orderId":{order_id},"carrierCode":"stamps_com","serviceCode":"usps_priority_mail","packageCode":"package","shipDate":"2026-12-04"}}"#

@@ -7,6 +7,7 @@
 
 use http::{HeaderMap, Method};
 
+use super::body;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::storage::SharedStorage;
@@ -14,22 +15,35 @@ use crate::storage::SharedStorage;
 /// The header that lets a refused request through.
 pub const OVERRIDE_HEADER: &str = "x-storebridge-allow-reship";
 
-/// Whether the guard looks at this call: label purchases and mark-as-shipped.
+/// Whether the guard looks at this call: label purchases and mark-as-shipped, with or
+/// without a trailing slash, as ShipStation's routing accepts both.
 pub fn applies(method: &Method, path: &str) -> bool {
+    let path = path.trim_end_matches('/');
     method == Method::POST
         && (path.eq_ignore_ascii_case("/orders/createlabelfororder")
             || path.eq_ignore_ascii_case("/orders/markasshipped"))
 }
 
-/// Checks one guarded call. `body` is the decoded JSON request; its `orderId` names the
-/// Miva Connect order, because order IDs are never translated.
+/// Checks one guarded call. `raw` is the body as received, still in its content coding;
+/// its `orderId` names the Miva Connect order, because order IDs are never translated.
 pub async fn check(
     storage: &SharedStorage,
     headers: &HeaderMap,
-    body: &[u8],
+    raw: &[u8],
+    max_body: u64,
     metrics: &Metrics,
 ) -> Result<(), ProxyError> {
-    let Some(order_id) = order_id(body) else {
+    // A body that cannot be decoded is rejected later by the translation step, so it never
+    // reaches ShipStation either.
+    let decoded: std::borrow::Cow<'_, [u8]> = match body::content_coding(headers) {
+        Ok(None) => raw.into(),
+        Ok(Some(coding)) => match body::decode(coding, raw, max_body) {
+            Ok(decoded) => decoded.into(),
+            Err(_) => return Ok(()),
+        },
+        Err(_) => return Ok(()),
+    };
+    let Some(order_id) = order_id(&decoded) else {
         // Without an order ID ShipStation rejects the call itself; nothing can ship twice.
         return Ok(());
     };
@@ -81,6 +95,7 @@ mod tests {
     fn applies_to_label_and_mark_shipped() {
         assert!(applies(&Method::POST, "/orders/createlabelfororder"));
         assert!(applies(&Method::POST, "/Orders/MarkAsShipped"));
+        assert!(applies(&Method::POST, "/orders/createlabelfororder/"));
         assert!(!applies(&Method::GET, "/orders/markasshipped"));
         assert!(!applies(&Method::POST, "/orders/createorder"));
     }

@@ -193,7 +193,14 @@ impl Proxy {
         if let Some(storage) = &shared.double_ship_guard {
             let path = route::normalize_path(parts.uri.path());
             if guard::applies(&parts.method, &path) {
-                guard::check(storage, &parts.headers, &raw, &shared.metrics).await?;
+                guard::check(
+                    storage,
+                    &parts.headers,
+                    &raw,
+                    shared.max_body,
+                    &shared.metrics,
+                )
+                .await?;
             }
         }
 
