@@ -101,6 +101,9 @@ pub struct Server {
     readiness: Arc<Readiness>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The admin listener stops last, so `/readyz` answers 503 during the drain.
+    admin_stop: watch::Sender<bool>,
+    admin_task: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -198,6 +201,8 @@ impl Server {
             shared.clone(),
             tls_sources,
         ));
+        let (admin_stop, admin_stop_receiver) = watch::channel(false);
+        let mut admin_task = None;
         if let (Some(admin_config), Some(socket)) = (&config.admin, bound.admin) {
             let admin = Admin::new(
                 admin_config.token.clone(),
@@ -211,7 +216,7 @@ impl Server {
                 drain_timeout: config.drain_timeout,
                 ..ConnectionLimits::default()
             };
-            tasks.push(tokio::spawn(listener::serve(
+            admin_task = Some(tokio::spawn(listener::serve(
                 socket,
                 None::<TlsSource>,
                 limits,
@@ -219,7 +224,7 @@ impl Server {
                     let admin = admin.clone();
                     async move { admin.handle(request).await }
                 },
-                stopped(stop_receiver.clone()),
+                stopped(admin_stop_receiver),
             )));
         }
         readiness.set_serving(true);
@@ -229,6 +234,8 @@ impl Server {
             readiness,
             stop,
             tasks,
+            admin_stop,
+            admin_task,
         })
     }
 
@@ -244,6 +251,10 @@ impl Server {
         self.readiness.set_serving(false);
         let _ = self.stop.send(true);
         for task in self.tasks {
+            let _ = task.await;
+        }
+        let _ = self.admin_stop.send(true);
+        if let Some(task) = self.admin_task {
             let _ = task.await;
         }
         tracing::info!("stopped");

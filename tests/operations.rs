@@ -411,10 +411,13 @@ async fn shutdown_finishes_in_flight_request() {
 
     let mut harness = Harness::start_with(HarnessOptions {
         upstream: Some(format!("http://{upstream_address}")),
+        admin: true,
         ..HarnessOptions::default()
     })
     .await;
+    let admin_url = harness.admin_url.clone().expect("admin");
     let client = TestClient::new(&harness.ca_file, harness.client.authorization.clone());
+    let ca_file = harness.ca_file.clone();
     let url = format!("{}/stores/{LEGACY}", harness.mirror_url);
     let in_flight = tokio::spawn(async move { client.send(Method::GET, &url, None, &[]).await });
 
@@ -437,6 +440,13 @@ async fn shutdown_finishes_in_flight_request() {
         tokio::task::yield_now().await;
     }
     assert!(refused, "the proxy stopped accepting new connections");
+    // The admin listener keeps serving during the drain, and reports not ready.
+    let probe = TestClient::new(&ca_file, String::new());
+    let ready = probe
+        .send(Method::GET, &format!("{admin_url}/readyz"), None, &[])
+        .await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    assert_eq!(ready.json()["ready"], false);
     let _ = release.send(());
 
     let reply = in_flight.await.expect("client task");
