@@ -14,7 +14,7 @@ pub struct EditField {
     pub pointer: &'static str,
 }
 
-/// The fields `migrate plan` compares and `migrate orders` re-applies, in report order.
+/// The fields `migrate plan` compares, in report order.
 pub const EDIT_FIELDS: [EditField; 15] = [
     field("internalNotes", "/internalNotes"),
     field("tagIds", "/tagIds"),

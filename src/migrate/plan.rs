@@ -33,7 +33,7 @@ pub const MANUAL_SETTINGS: [&str; 4] = [
 
 pub const ADVICE: [&str; 2] = [
     "Cut over after the day's shipments are closed and their notifications sent, so no order is shipped from the legacy store afterwards.",
-    "Then run `storebridge migrate orders --apply`, `storebridge migrate webhooks --apply` and `storebridge migrate scan`, and turn on [guard] double_ship.",
+    "Then re-apply the listed edits to the Miva Connect orders, run `storebridge migrate webhooks --apply` and `storebridge migrate scan`, and turn on [guard] double_ship.",
 ];
 
 /// What `migrate plan` read from ShipStation.

@@ -200,7 +200,7 @@ fn section_orders(plan: &Plan, out: &mut String) {
 
     heading(
         out,
-        "Open in both stores: re-apply the legacy edits (storebridge migrate orders)",
+        "Open in both stores: re-apply the legacy edits in ShipStation",
     );
     if plan.open_in_both.is_empty() {
         none(out);
