@@ -22,6 +22,7 @@ pub async fn run_sandbox(
     bind: SocketAddr,
     tls_files: Option<(PathBuf, PathBuf)>,
     rate_limit: u32,
+    webhook_ca: Option<PathBuf>,
 ) -> Result<(), BoxError> {
     let tls = match &tls_files {
         Some((cert, key)) => Some(crate::tls::server_config(cert, key)?),
@@ -29,6 +30,7 @@ pub async fn run_sandbox(
     };
     let options = SandboxOptions {
         rate_limit_per_minute: rate_limit,
+        webhook_ca_file: webhook_ca,
         ..SandboxOptions::default()
     };
     let sandbox = Sandbox::new(options.clone())?;

@@ -63,6 +63,10 @@ enum Command {
         /// Requests allowed per minute before the sandbox answers 429.
         #[arg(long, default_value_t = 40)]
         rate_limit: u32,
+        /// Extra CA (PEM) to trust when the sandbox POSTs webhooks, for example the
+        /// `ca.crt` of `certs dev` when the relay ingress uses development certificates.
+        #[arg(long)]
+        webhook_ca: Option<PathBuf>,
     },
     /// Inspect the webhook relay's subscriptions and deliveries, and replay events.
     Relay {
@@ -171,7 +175,8 @@ async fn run(command: Command) -> Result<u8, Box<dyn std::error::Error + Send + 
             cert,
             key,
             rate_limit,
-        } => storebridge::demo::run_sandbox(bind, cert.zip(key), rate_limit).await?,
+            webhook_ca,
+        } => storebridge::demo::run_sandbox(bind, cert.zip(key), rate_limit, webhook_ca).await?,
         Command::Demo { bind } => storebridge::demo::run(bind).await?,
         Command::Migrate { command } => {
             return Ok(storebridge::migrate::run(command, &mut std::io::stdout()).await?)
