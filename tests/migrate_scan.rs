@@ -128,3 +128,61 @@ async fn scan_then_guard_refuses_reship() {
     assert_eq!(overridden.status, 200, "{}", overridden.text());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scan_finds_legacy_shipment_after_cursor() {
+    let scenario = Scenario::start(true).await;
+    let client = migrate_support::DirectClient::new(&scenario);
+    let order = |store: u64, key: &str| {
+        format!(
+            r#"{{"orderNumber":"2001","orderKey":"{key}","orderDate":"2026-12-01T09:30:00.0000000","orderStatus":"awaiting_shipment","billTo":{{"name":"Ann Buyer"}},"shipTo":{{"name":"Ann Buyer","street1":"1 Main St","city":"Austin","state":"TX","postalCode":"78701","country":"US"}},"advancedOptions":{{"storeId":{store}}}}}"#
+        )
+    };
+    let legacy_copy = client
+        .post("/orders/createorder", &order(12345, "2001-legacy"))
+        .await;
+    let connect_copy = client
+        .post("/orders/createorder", &order(7654321, "2001-connect"))
+        .await;
+    let legacy_id = legacy_copy["orderId"].as_u64().expect("order ID");
+    let connect_id = connect_copy["orderId"].as_u64().expect("order ID");
+
+    // Nothing is at risk yet: both copies are open.
+    let first = scenario.migrate(&["scan"]);
+    assert_eq!(first.status, 0, "{}", first.stderr);
+    assert!(!first.stdout.contains("order 2001 "), "{}", first.stdout);
+
+    // Another Miva Connect order moves the scan's cursor past the unchanged copy of 2001.
+    let other = order(7654321, "other-2").replace("\"2001\"", "\"OTHER-2\"");
+    client.post("/orders/createorder", &other).await;
+    let moved = scenario.migrate(&["scan"]);
+    assert_eq!(moved.status, 0, "{}", moved.stderr);
+
+    // The legacy copy ships; the Miva Connect copy does not change.
+    client
+        .post(
+            "/orders/markasshipped",
+            &format!(r#"{{"orderId":{legacy_id},"carrierCode":"usps","shipDate":"2026-12-04","trackingNumber":"TRK2001"}}"#),
+        )
+        .await;
+    let second = scenario.migrate(&["scan"]);
+    assert_eq!(second.status, 0, "{}", second.stderr);
+    assert!(
+        second
+            .stdout
+            .contains(&format!("order 2001 (connect {connect_id})")),
+        "{}",
+        second.stdout
+    );
+
+    let storage = SqliteStorage::open(&scenario.data_dir)
+        .await
+        .expect("store");
+    let record = storage
+        .double_ship(connect_id)
+        .await
+        .expect("query")
+        .expect("recorded");
+    assert_eq!(record.order_number, "2001");
+    assert_eq!(record.legacy_order_id, legacy_id);
+}

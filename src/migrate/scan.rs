@@ -60,9 +60,27 @@ pub async fn scan_pair(
         .filter(|order| OPEN_STATUSES.contains(&order["orderStatus"].as_str().unwrap_or("")))
         .collect();
 
+    // Legacy shipments, all of them on the first scan and then those modified since.
+    let legacy_cursor = format!("scan-legacy:{legacy}");
+    let legacy_since = storage.cursor(&legacy_cursor).await?;
+    let shipped_query = match &legacy_since {
+        Some(date) => format!(
+            "/orders?storeId={legacy}&orderStatus=shipped&modifyDateStart={}",
+            filter_date(date)
+        ),
+        None => format!("/orders?storeId={legacy}&orderStatus=shipped"),
+    };
+    let newly_shipped = api.all_pages(&shipped_query, "orders", |_, _| {}).await?;
+
+    // Miva Connect orders that changed, against every legacy shipment.
     if !open.is_empty() {
-        let shipped: BTreeMap<String, Value> = api
-            .all_pages(
+        let shipped: BTreeMap<String, Value> = if legacy_since.is_none() {
+            newly_shipped
+                .iter()
+                .filter_map(|order| Some((text(order, "orderNumber")?, order.clone())))
+                .collect()
+        } else {
+            api.all_pages(
                 &format!("/orders?storeId={legacy}&orderStatus=shipped"),
                 "orders",
                 |_, _| {},
@@ -70,33 +88,63 @@ pub async fn scan_pair(
             .await?
             .into_iter()
             .filter_map(|order| Some((text(&order, "orderNumber")?, order)))
-            .collect();
-        for order in open {
+            .collect()
+        };
+        for order in &open {
             let Some(number) = text(order, "orderNumber") else {
                 continue;
             };
-            let (Some(legacy_order), Some(connect_order_id)) =
-                (shipped.get(&number), order["orderId"].as_u64())
-            else {
+            if let Some(legacy_order) = shipped.get(&number) {
+                if let Some(record) =
+                    record_risk(api, storage, connect, order, legacy_order, now).await?
+                {
+                    summary.recorded.push(record);
+                }
+            }
+        }
+    }
+
+    // Legacy orders shipped since the last scan, against Miva Connect orders that did not
+    // change: shipping the legacy copy does not touch the Miva Connect one.
+    if legacy_since.is_some() {
+        let seen: std::collections::BTreeSet<String> = open
+            .iter()
+            .filter_map(|order| text(order, "orderNumber"))
+            .collect();
+        for legacy_order in &newly_shipped {
+            let Some(number) = text(legacy_order, "orderNumber") else {
                 continue;
             };
-            let legacy_order_id = legacy_order["orderId"].as_u64().unwrap_or(0);
-            let shipment = newest_shipment(api, legacy_order_id).await?;
-            let record = DoubleShipRecord {
-                connect_order_id,
-                connect_store_id: connect,
-                order_number: number,
-                legacy_order_id,
-                legacy_ship_date: text(legacy_order, "shipDate")
-                    .or_else(|| shipment.as_ref().and_then(|found| text(found, "shipDate"))),
-                tracking_number: shipment
-                    .as_ref()
-                    .and_then(|found| text(found, "trackingNumber")),
-                recorded_at: now,
-            };
-            storage.record_double_ship(&record).await?;
-            summary.recorded.push(record);
+            if seen.contains(&number) {
+                continue;
+            }
+            let encoded =
+                percent_encoding::utf8_percent_encode(&number, percent_encoding::NON_ALPHANUMERIC);
+            let copies = api
+                .all_pages(
+                    &format!("/orders?storeId={connect}&orderNumber={encoded}"),
+                    "orders",
+                    |_, _| {},
+                )
+                .await?;
+            for copy in copies.iter().filter(|copy| {
+                text(copy, "orderNumber").as_deref() == Some(number.as_str())
+                    && OPEN_STATUSES.contains(&copy["orderStatus"].as_str().unwrap_or(""))
+            }) {
+                if let Some(record) =
+                    record_risk(api, storage, connect, copy, legacy_order, now).await?
+                {
+                    summary.recorded.push(record);
+                }
+            }
         }
+    }
+    let newest_legacy = newly_shipped
+        .iter()
+        .filter_map(|order| order["modifyDate"].as_str())
+        .max();
+    if let Some(newest) = newest_legacy {
+        storage.set_cursor(&legacy_cursor, newest).await?;
     }
 
     let newest = connect_orders
@@ -107,6 +155,40 @@ pub async fn scan_pair(
         storage.set_cursor(&cursor_name, newest).await?;
     }
     Ok(summary)
+}
+
+/// Records that `connect_order` repeats the shipped `legacy_order`, with the legacy ship
+/// date and tracking number.
+async fn record_risk(
+    api: &Api,
+    storage: &dyn Storage,
+    connect_store_id: u64,
+    connect_order: &Value,
+    legacy_order: &Value,
+    now: UnixMillis,
+) -> Result<Option<DoubleShipRecord>, ScanError> {
+    let (Some(number), Some(connect_order_id)) = (
+        text(connect_order, "orderNumber"),
+        connect_order["orderId"].as_u64(),
+    ) else {
+        return Ok(None);
+    };
+    let legacy_order_id = legacy_order["orderId"].as_u64().unwrap_or(0);
+    let shipment = newest_shipment(api, legacy_order_id).await?;
+    let record = DoubleShipRecord {
+        connect_order_id,
+        connect_store_id,
+        order_number: number,
+        legacy_order_id,
+        legacy_ship_date: text(legacy_order, "shipDate")
+            .or_else(|| shipment.as_ref().and_then(|found| text(found, "shipDate"))),
+        tracking_number: shipment
+            .as_ref()
+            .and_then(|found| text(found, "trackingNumber")),
+        recorded_at: now,
+    };
+    storage.record_double_ship(&record).await?;
+    Ok(Some(record))
 }
 
 /// Returns the newest shipment of an order that was not voided, if any.
