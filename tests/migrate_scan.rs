@@ -129,6 +129,8 @@ async fn scan_then_guard_refuses_reship() {
     server.stop().await;
 }
 
+// NOTE: V1 date filters have one-second resolution, so when every order here falls in the
+// same second the Miva Connect copy is re-read anyway; the cursor case is then not isolated.
 #[tokio::test(flavor = "multi_thread")]
 async fn scan_finds_legacy_shipment_after_cursor() {
     let scenario = Scenario::start(true).await;
