@@ -148,6 +148,9 @@ async fn list_deliveries(
         "ID\tWEBHOOK_ID\tSUBSCRIPTION\tTYPE\tSTATUS\tATTEMPTS\tRECEIVED\tNEXT_ATTEMPT\tLAST_ERROR"
     )?;
     for event in &events {
+        // Every recorded attempt, including those before a replay; `event.attempts` counts
+        // only the current retry schedule.
+        let attempts = storage.attempts(event.id).await?.len();
         writeln!(
             out,
             "{}\tmsg_{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
@@ -156,7 +159,7 @@ async fn list_deliveries(
             event.subscription_id,
             event.resource_type,
             event.status,
-            event.attempts,
+            attempts,
             event.received_at,
             event.next_attempt_at,
             event.last_error.as_deref().unwrap_or("-"),
