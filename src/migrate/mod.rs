@@ -4,13 +4,14 @@
 
 pub mod api;
 pub mod fields;
+pub mod orders;
 pub mod plan;
 pub mod report;
 pub mod scan;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use http::Method;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,6 +32,20 @@ pub enum MigrateCommand {
     /// Record in the embedded store ([storage] data_dir) the Miva Connect orders already
     /// shipped from the legacy store, for the proxy's double-ship guard.
     Scan(ScanOptions),
+    /// Print the fields edited in the legacy store that differ on the Miva Connect copies of
+    /// orders open in both stores, and with --apply re-apply them. Finished orders are
+    /// recorded in the embedded store ([storage] data_dir), so a repeated run skips them.
+    Orders {
+        /// Configuration file: [upstream], [rate_limit], [storage] and the [[store]] pairs.
+        #[arg(long)]
+        config: PathBuf,
+        /// Update the Miva Connect orders; without it, only print the differences.
+        #[arg(long)]
+        apply: bool,
+        /// Hide the progress bar (it is hidden anyway when stderr is not a terminal).
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 /// `storebridge migrate scan` options.
@@ -77,6 +92,10 @@ pub enum CommandError {
     Storage(#[from] crate::storage::StorageError),
     #[error("migrate scan needs [storage] data_dir and at least one [[store]] pair in the config")]
     ScanSetup,
+    #[error(transparent)]
+    Orders(#[from] orders::OrdersError),
+    #[error("migrate orders needs at least one [[store]] pair in the config, and [storage] data_dir with --apply")]
+    OrdersSetup,
     #[error("cannot encode the plan as JSON")]
     Json(#[from] serde_json::Error),
     #[error("cannot write the output")]
@@ -92,6 +111,11 @@ pub async fn run(command: MigrateCommand, out: &mut dyn Write) -> Result<u8, Com
         }
         MigrateCommand::Plan(options) => run_plan(options, out).await,
         MigrateCommand::Scan(options) => run_scan(options, out).await,
+        MigrateCommand::Orders {
+            config,
+            apply,
+            quiet,
+        } => run_orders(&config, apply, quiet, out).await,
     }
 }
 
@@ -125,6 +149,49 @@ async fn run_scan(options: ScanOptions, out: &mut dyn Write) -> Result<u8, Comma
         scan::write_summary(out, pair, &summary)?;
     }
     Ok(0)
+}
+
+async fn run_orders(
+    config_path: &Path,
+    apply: bool,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<u8, CommandError> {
+    let config = Config::load(config_path)?;
+    if config.stores.is_empty() || (apply && config.storage.is_none()) {
+        return Err(CommandError::OrdersSetup);
+    }
+    let storage = match (&config.storage, apply) {
+        (Some(storage_config), true) => {
+            Some(crate::storage::sqlite::SqliteStorage::open(&storage_config.data_dir).await?)
+        }
+        _ => None,
+    };
+    let api = Api::new(&config)?;
+
+    let bar = progress_bar(quiet, "reading the orders");
+    bar.set_length(config.stores.len() as u64 * 2);
+    let mut open_in_both = Vec::new();
+    for pair in &config.stores {
+        let legacy_orders = read_orders(&api, pair.legacy.0).await?;
+        bar.inc(1);
+        let connect_orders = read_orders(&api, pair.connect.0).await?;
+        bar.inc(1);
+        open_in_both.extend(plan::open_in_both(&legacy_orders, &connect_orders));
+    }
+    bar.finish_and_clear();
+
+    let storage = storage
+        .as_ref()
+        .map(|found| found as &dyn crate::storage::Storage);
+    orders::reapply(&api, storage, &open_in_both, out).await?;
+    Ok(0)
+}
+
+/// Reads every order of a store, of any status.
+async fn read_orders(api: &Api, store_id: u64) -> Result<Vec<serde_json::Value>, ApiError> {
+    api.all_pages(&format!("/orders?storeId={store_id}"), "orders", |_, _| {})
+        .await
 }
 
 async fn run_plan(options: PlanOptions, out: &mut dyn Write) -> Result<u8, CommandError> {
@@ -167,9 +234,7 @@ pub async fn read_plan(api: &Api, config: &Config, bar: &ProgressBar) -> Result<
             .await?;
         account.refresh.insert(pair.connect, refresh);
         for store_id in [pair.legacy, pair.connect] {
-            let orders = api
-                .all_pages(&format!("/orders?storeId={store_id}"), "orders", |_, _| {})
-                .await?;
+            let orders = read_orders(api, store_id).await?;
             bar.inc(1);
             account.orders.insert(store_id, orders);
         }

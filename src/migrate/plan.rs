@@ -210,6 +210,39 @@ fn is_open(order: &Value) -> bool {
     OPEN_STATUSES.contains(&order["orderStatus"].as_str().unwrap_or_default())
 }
 
+/// Indexes orders by order number. When two orders share a number, the later one wins.
+fn by_number(orders: &[Value]) -> BTreeMap<String, Value> {
+    orders
+        .iter()
+        .map(|order| (text(order, "orderNumber"), order.clone()))
+        .collect()
+}
+
+/// An order open in both stores of a pair: the legacy copy and the Miva Connect copy.
+#[derive(Clone, Debug)]
+pub struct OpenOrderPair {
+    pub order_number: String,
+    pub legacy: Value,
+    pub connect: Value,
+}
+
+/// Pairs the orders open in both stores by order number, sorted by order number.
+pub fn open_in_both(legacy_orders: &[Value], connect_orders: &[Value]) -> Vec<OpenOrderPair> {
+    let mut connect = by_number(connect_orders);
+    by_number(legacy_orders)
+        .into_iter()
+        .filter(|(_, legacy)| is_open(legacy))
+        .filter_map(|(order_number, legacy)| {
+            let connect = connect.remove(&order_number).filter(is_open)?;
+            Some(OpenOrderPair {
+                order_number,
+                legacy,
+                connect,
+            })
+        })
+        .collect()
+}
+
 /// Builds the report from the account snapshot and the pairs to check.
 pub fn build(account: &Account, pairs: Vec<PairRow>) -> Plan {
     let role = |store_id: u64| {
@@ -394,12 +427,6 @@ fn compare_orders(account: &Account, pair: PairRow, plan: &mut Plan) {
         );
     }
 
-    let by_number = |orders: &[Value]| -> BTreeMap<String, Value> {
-        orders
-            .iter()
-            .map(|order| (text(order, "orderNumber"), order.clone()))
-            .collect()
-    };
     let legacy = by_number(legacy_orders);
     let connect = by_number(connect_orders);
     for (number, legacy_order) in &legacy {

@@ -36,7 +36,7 @@ fn or_dash(value: &Option<String>) -> String {
 }
 
 /// Prints a field value compactly: strings without quotes, `null` as `-`.
-fn show(value: &Value) -> String {
+pub(crate) fn show(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(text) => text.clone(),
