@@ -151,3 +151,45 @@ async fn apply_skips_finished_order() {
         finished.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_releases_hold_and_user() {
+    let scenario = Scenario::start(true).await;
+    let client = DirectClient::new(&scenario);
+    // Edits made only on the Miva Connect copies: a hold on 1001, a user on 1004.
+    let connect_1001 = order_id(&order(&client, CONNECT, "1001").await);
+    let connect_1004 = order_id(&order(&client, CONNECT, "1004").await);
+    client
+        .post(
+            "/orders/holduntil",
+            &format!(r#"{{"orderId":{connect_1001},"holdUntilDate":"2026-12-24"}}"#),
+        )
+        .await;
+    client
+        .post(
+            "/orders/assignuser",
+            &format!(
+                r#"{{"orderIds":[{connect_1004}],"userId":"0f6a1d2e-1111-4c3e-9f5d-2b6e8a4c1f07"}}"#
+            ),
+        )
+        .await;
+    scenario.sandbox.clear_requests();
+
+    let finished = scenario.migrate(&["orders", "--apply"]);
+    assert_eq!(finished.status, 0, "{}", finished.stderr);
+
+    for number in ["1001", "1004"] {
+        let legacy = order(&client, LEGACY, number).await;
+        let connect = order(&client, CONNECT, number).await;
+        assert_eq!(differences(&legacy, &connect), Vec::new(), "order {number}");
+    }
+    let calls = posts(&scenario);
+    assert!(
+        calls.contains(&"POST /orders/restorefromhold".to_owned()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"POST /orders/unassignuser".to_owned()),
+        "{calls:?}"
+    );
+}

@@ -84,13 +84,7 @@ pub async fn reapply(
         let Some(storage) = storage else {
             continue;
         };
-        let manual = apply_order(api, pair, connect_order_id, &found).await?;
-        for field in &manual {
-            writeln!(
-                out,
-                "  {field}: not re-applied; the legacy order has none, so remove it in ShipStation"
-            )?;
-        }
+        apply_order(api, pair, connect_order_id, &found).await?;
         storage
             .set_cursor(&cursor_name(connect_order_id), DONE)
             .await?;
@@ -127,14 +121,14 @@ fn write_differences(
     Ok(())
 }
 
-/// Updates one Miva Connect order. Returns the fields left for a manual edit: a hold or
-/// user the legacy order no longer has.
+/// Updates one Miva Connect order. A hold or user that only the Miva Connect order has is
+/// removed with `restorefromhold` or `unassignuser`.
 async fn apply_order(
     api: &Api,
     pair: &OpenOrderPair,
     connect_order_id: u64,
     found: &[FieldDifference],
-) -> Result<Vec<&'static str>, OrdersError> {
+) -> Result<(), OrdersError> {
     let has_key = pair.connect["orderKey"]
         .as_str()
         .is_some_and(|key| !key.is_empty());
@@ -143,8 +137,6 @@ async fn apply_order(
             order_number: pair.order_number.clone(),
         });
     }
-    let mut manual = Vec::new();
-
     let plain: Vec<&FieldDifference> = found
         .iter()
         .filter(|difference| !SEPARATE_CALL_FIELDS.contains(&difference.field))
@@ -164,8 +156,11 @@ async fn apply_order(
                     api.call(Method::POST, "/orders/holduntil", Some(body))
                         .await?;
                 }
-                // TODO: call `POST /orders/restorefromhold`, which the sandbox lacks.
-                None => manual.push(difference.field),
+                None => {
+                    let body = json!({ "orderId": connect_order_id });
+                    api.call(Method::POST, "/orders/restorefromhold", Some(body))
+                        .await?;
+                }
             },
             "userId" => match difference.legacy.as_str() {
                 Some(user_id) => {
@@ -173,13 +168,16 @@ async fn apply_order(
                     api.call(Method::POST, "/orders/assignuser", Some(body))
                         .await?;
                 }
-                // TODO: call `POST /orders/unassignuser`, which the sandbox lacks.
-                None => manual.push(difference.field),
+                None => {
+                    let body = json!({ "orderIds": [connect_order_id] });
+                    api.call(Method::POST, "/orders/unassignuser", Some(body))
+                        .await?;
+                }
             },
             _ => {}
         }
     }
-    Ok(manual)
+    Ok(())
 }
 
 /// Builds the `createorder` body: the whole Miva Connect order with the legacy values of

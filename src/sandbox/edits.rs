@@ -1,5 +1,5 @@
 //! Order edits that V1 exposes as their own calls: `POST /orders/addtag`, `/removetag`,
-//! `/holduntil` and `/assignuser`.
+//! `/holduntil`, `/restorefromhold`, `/assignuser` and `/unassignuser`.
 
 use serde_json::{json, Value};
 
@@ -105,6 +105,49 @@ pub(crate) fn hold_until(call: &Call<'_>, state: &mut State) -> Reply {
         Ok(()) => success("The requested order has been placed on hold."),
         Err(reply) => reply,
     }
+}
+
+/// `POST /orders/restorefromhold`, body `{orderId}`: the hold ends and the order awaits
+/// shipment again.
+pub(crate) fn restore_from_hold(call: &Call<'_>, state: &mut State) -> Reply {
+    let body = match json_body(call, "request") {
+        Ok(body) => body,
+        Err(reply) => return reply,
+    };
+    let order_id = match required_id(&body, "orderId", "request.orderId") {
+        Ok(id) => id,
+        Err(reply) => return reply,
+    };
+    let outcome = edit_order(state, order_id, |order| {
+        order.insert("holdUntilDate".into(), Value::Null);
+        order.insert("orderStatus".into(), json!("awaiting_shipment"));
+    });
+    match outcome {
+        Ok(()) => success("The requested order has been restored."),
+        Err(reply) => reply,
+    }
+}
+
+/// `POST /orders/unassignuser`, body `{orderIds: [...]}`.
+pub(crate) fn unassign_user(call: &Call<'_>, state: &mut State) -> Reply {
+    let body = match json_body(call, "request") {
+        Ok(body) => body,
+        Err(reply) => return reply,
+    };
+    let Some(order_ids) = body["orderIds"].as_array().filter(|ids| !ids.is_empty()) else {
+        return errors::invalid_field("request.orderIds", errors::required("orderIds"));
+    };
+    for order_id in order_ids {
+        let Some(order_id) = order_id.as_u64() else {
+            return errors::invalid_field("request.orderIds", "The orderIds must be integers.");
+        };
+        if let Err(reply) = edit_order(state, order_id, |order| {
+            order.insert("userId".into(), Value::Null);
+        }) {
+            return reply;
+        }
+    }
+    success("User unassigned successfully.")
 }
 
 /// `POST /orders/assignuser`, body `{orderIds: [...], userId}`.

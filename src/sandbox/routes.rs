@@ -69,6 +69,8 @@ pub(crate) fn dispatch(call: &mut Call<'_>, state: &mut State) -> Reply {
         ["orders", "removetag"] if post => edits::tag(call, state, false),
         ["orders", "holduntil"] if post => edits::hold_until(call, state),
         ["orders", "assignuser"] if post => edits::assign_user(call, state),
+        ["orders", "restorefromhold"] if post => edits::restore_from_hold(call, state),
+        ["orders", "unassignuser"] if post => edits::unassign_user(call, state),
         ["orders", "createorder"
         | "createorders"
         | "markasshipped"
@@ -76,7 +78,9 @@ pub(crate) fn dispatch(call: &mut Call<'_>, state: &mut State) -> Reply {
         | "addtag"
         | "removetag"
         | "holduntil"
-        | "assignuser"] => errors::method_not_allowed(&method, "POST"),
+        | "assignuser"
+        | "restorefromhold"
+        | "unassignuser"] => errors::method_not_allowed(&method, "POST"),
         ["orders", id] if get => orders::get(call, state, id),
         ["orders", id] if method == Method::DELETE => orders::delete(call, state, id),
         ["orders", _] => errors::method_not_allowed(&method, "GET, DELETE"),
