@@ -92,7 +92,7 @@ pub struct Config {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GuardConfig {
-    /// Answers 409 to label and mark-as-shipped calls for Miva Connect orders that
+    /// Returns 409 to label and mark-as-shipped calls for Miva Connect orders that
     /// `storebridge migrate scan` found already shipped from the legacy store. Default off.
     #[serde(default)]
     pub double_ship: bool,

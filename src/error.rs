@@ -1,7 +1,7 @@
 //! Errors the proxy responds with itself, and the one place that turns them into responses.
 //!
 //! Who is at fault decides the status: the client (400, 413), the upstream (502, 504).
-//! The client gets a JSON body `{"message": ..., "code": ...}` whose message says what to do;
+//! The client gets a JSON body `{"message": ..., "code": ...}` whose message states what to do;
 //! the detail, with its cause chain, goes to the log once, here.
 
 use bytes::Bytes;
@@ -219,7 +219,7 @@ impl ProxyError {
 
 impl ProxyError {
     /// Logs the error once, at the level of the written policy: error when the request or
-    /// its answer may be lost, warn when nothing reached ShipStation and the client can
+    /// its response may be lost, warn when nothing reached ShipStation and the client can
     /// simply retry, debug for requests rejected because of what the client sent.
     fn log(&self) {
         let code = self.code();
@@ -241,7 +241,7 @@ impl ProxyError {
     }
 }
 
-/// Builds the JSON error body storebridge uses for every error it answers itself:
+/// Builds the JSON error body storebridge uses for every error it responds with itself:
 /// `{"message": ..., "code": ...}`.
 pub fn json_error_response(
     status: StatusCode,

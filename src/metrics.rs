@@ -84,7 +84,7 @@ impl Metrics {
             "Store IDs rewritten, by location and direction",
             rewrites.clone(),
         );
-        // 5 ms to about 80 s: ShipStation answers in tens of milliseconds to tens of seconds.
+        // 5 ms to about 80 s: ShipStation responds in tens of milliseconds to tens of seconds.
         let upstream_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 15));
         registry.register(
             "upstream_duration_seconds",

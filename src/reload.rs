@@ -3,8 +3,9 @@
 //! A reload re-reads the config file and applies what can change while serving: the store
 //! mappings (swapped whole, so no request sees half of each table), listener certificates
 //! (new handshakes use them, open connections keep theirs) and `rate_limit.max_wait`.
-//! Changes to binds, modes, timeouts, `[upstream]`, `[limits]`, `[admin]` and
-//! `drain_timeout` need a restart; a reload reports them and leaves them as they were.
+//! Changes to binds, modes, timeouts, `[upstream]`, `[limits]`, `[admin]`, `[relay]`,
+//! `[storage]`, `[guard]` and `drain_timeout` need a restart, so a reload reports them and
+//! leaves them as they were.
 //! A file that fails validation changes nothing.
 
 use std::path::PathBuf;
@@ -163,6 +164,17 @@ fn restart_only_changes(current: &Config, next: &Config) -> Vec<String> {
     }
     if current.drain_timeout != next.drain_timeout {
         changed.push("drain_timeout".to_owned());
+    }
+    // The relay and the store are started once; their Debug output masks the signing secret,
+    // so a changed secret alone is not reported.
+    if format!("{:?}", current.relay) != format!("{:?}", next.relay) {
+        changed.push("relay".to_owned());
+    }
+    if format!("{:?}", current.storage) != format!("{:?}", next.storage) {
+        changed.push("storage".to_owned());
+    }
+    if current.guard.double_ship != next.guard.double_ship {
+        changed.push("guard.double_ship".to_owned());
     }
     changed
 }

@@ -101,7 +101,7 @@ pub struct Server {
     readiness: Arc<Readiness>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    /// The admin listener stops last, so `/readyz` answers 503 during the drain.
+    /// The admin listener stops last, so `/readyz` returns 503 during the drain.
     admin_stop: watch::Sender<bool>,
     admin_task: Option<JoinHandle<()>>,
 }

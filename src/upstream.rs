@@ -259,8 +259,8 @@ impl ResolveOverrides {
     }
 }
 
-/// A DNS resolver for the upstream connector that answers pinned hosts from
-/// [`ResolveOverrides`] and asks the system resolver for the rest.
+/// A DNS resolver for the upstream connector that resolves pinned hosts from
+/// [`ResolveOverrides`] and uses the system resolver for the rest.
 #[derive(Clone)]
 pub struct PinnedResolver {
     overrides: Arc<ResolveOverrides>,

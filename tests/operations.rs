@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,49 +11,6 @@ use http::Method;
 use storebridge::config::Mode;
 
 const MANUAL_STORE: u64 = 200001;
-
-/// One sample of the Prometheus exposition: name, labels, value.
-fn samples(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').expect("sample has a value");
-        let value: f64 = value.parse().expect("numeric value");
-        let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => {
-                let labels = rest
-                    .trim_end_matches('}')
-                    .split(',')
-                    .filter(|pair| !pair.is_empty())
-                    .map(|pair| {
-                        let (key, value) = pair.split_once('=').expect("label pair");
-                        (key.to_owned(), value.trim_matches('"').to_owned())
-                    })
-                    .collect();
-                (name.to_owned(), labels)
-            }
-            None => (series.to_owned(), BTreeMap::new()),
-        };
-        out.push((name, labels, value));
-    }
-    out
-}
-
-/// The sum of the samples named `name` whose labels include `labels`.
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    samples(text)
-        .into_iter()
-        .filter(|(sample, sample_labels, _)| {
-            sample == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| sample_labels.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|(_, _, value)| value)
-        .sum()
-}
 
 async fn admin_get(harness: &Harness, client: &TestClient, path: &str) -> common::Reply {
     let base = harness.admin_url.as_deref().expect("admin listener");
@@ -104,7 +60,7 @@ async fn health_readiness_and_metrics() {
         ("status", "200"),
         ("mode", "mirror"),
     ];
-    let requests_before = metric(&before, "storebridge_requests_total", &labels);
+    let requests_before = common::metric(&before, "storebridge_requests_total", &labels);
     for _ in 0..2 {
         let reply = harness
             .get(Mode::Mirror, &format!("/stores/{LEGACY}"))
@@ -115,31 +71,31 @@ async fn health_readiness_and_metrics() {
         .await
         .text();
     assert_eq!(
-        metric(&after, "storebridge_requests_total", &labels),
+        common::metric(&after, "storebridge_requests_total", &labels),
         requests_before + 2.0,
         "{after}"
     );
     let path_rewrites = [("location", "path"), ("direction", "to_connect")];
     assert!(
-        metric(&after, "storebridge_rewrites_total", &path_rewrites) >= 2.0,
+        common::metric(&after, "storebridge_rewrites_total", &path_rewrites) >= 2.0,
         "{after}"
     );
     let body_rewrites = [("location", "body"), ("direction", "to_legacy")];
     assert!(
-        metric(&after, "storebridge_rewrites_total", &body_rewrites) >= 2.0,
+        common::metric(&after, "storebridge_rewrites_total", &body_rewrites) >= 2.0,
         "{after}"
     );
     assert!(
-        metric(&after, "storebridge_upstream_duration_seconds_count", &[]) >= 2.0,
+        common::metric(&after, "storebridge_upstream_duration_seconds_count", &[]) >= 2.0,
         "{after}"
     );
     assert_eq!(
-        metric(&after, "storebridge_build_info", &[]),
+        common::metric(&after, "storebridge_build_info", &[]),
         1.0,
         "{after}"
     );
     assert!(
-        metric(&after, "storebridge_rate_limit_remaining", &[]) > 0.0,
+        common::metric(&after, "storebridge_rate_limit_remaining", &[]) > 0.0,
         "{after}"
     );
 
@@ -285,12 +241,12 @@ async fn bad_reload_changes_nothing() {
         .await
         .text();
     assert_eq!(
-        metric(&metrics, "storebridge_reload_failures_total", &[]),
+        common::metric(&metrics, "storebridge_reload_failures_total", &[]),
         3.0,
         "{metrics}"
     );
     assert_eq!(
-        metric(&metrics, "storebridge_reloads_total", &[]),
+        common::metric(&metrics, "storebridge_reloads_total", &[]),
         0.0,
         "{metrics}"
     );

@@ -285,15 +285,7 @@ async fn silent_upstream_gets_504() {
 #[tokio::test]
 async fn http2_client_through_alpn() {
     let harness = Harness::start().await;
-    let tls = storebridge::tls::client_config(Some(&harness.ca_file)).expect("tls");
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_http2()
-        .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .http2_only(true)
-        .build::<_, http_body_util::Full<Bytes>>(connector);
+    let client = common::raw_client::<http_body_util::Full<Bytes>>(&harness.ca_file, true);
     let request = http::Request::get(format!("{}/stores/{LEGACY}", harness.mirror_url))
         .header("authorization", &harness.client.authorization)
         .body(http_body_util::Full::new(Bytes::new()))
@@ -313,15 +305,9 @@ async fn http2_client_through_alpn() {
 async fn chunked_request_body_rewritten() {
     use http_body_util::StreamBody;
     let harness = Harness::start().await;
-    let tls = storebridge::tls::client_config(Some(&harness.ca_file)).expect("tls");
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_http1()
-        .build();
     type Chunk = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, StreamBody<tokio_stream_shim::Chunks>>(connector);
+    let client =
+        common::raw_client::<StreamBody<tokio_stream_shim::Chunks>>(&harness.ca_file, false);
     let chunks: Vec<Chunk> = vec![
         Ok(hyper::body::Frame::data(Bytes::from_static(b"{\"stor"))),
         Ok(hyper::body::Frame::data(Bytes::from(format!(
@@ -462,14 +448,7 @@ async fn stalled_streamed_body_is_cut_off() {
         ..HarnessOptions::default()
     })
     .await;
-    let tls = storebridge::tls::client_config(Some(&harness.ca_file)).expect("tls");
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_http1()
-        .build();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build::<_, http_body_util::Full<Bytes>>(connector);
+    let client = common::raw_client::<http_body_util::Full<Bytes>>(&harness.ca_file, false);
     let request = http::Request::get(format!("{}/orders", harness.translate_url))
         .header("authorization", &harness.client.authorization)
         .body(http_body_util::Full::new(Bytes::new()))

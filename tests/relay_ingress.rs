@@ -161,15 +161,6 @@ async fn accepted_event_reaches_receiver_rewritten() {
     );
 }
 
-/// The sum of the samples of one metric whose labels include `label`, e.g. `outcome="dead"`.
-fn metric_value(text: &str, name: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| line.starts_with(name) && (label.is_empty() || line.contains(label)))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn relay_admin_endpoints_and_metrics() {
     let harness = Harness::start_with(HarnessOptions {
@@ -203,17 +194,17 @@ async fn relay_admin_endpoints_and_metrics() {
         .await
         .text();
     assert_eq!(
-        metric_value(&metrics, "storebridge_webhook_events_accepted_total", ""),
+        common::metric(&metrics, "storebridge_webhook_events_accepted_total", &[]),
         1.0,
         "{metrics}"
     );
     assert_eq!(
-        metric_value(&metrics, "storebridge_webhook_queue_depth", ""),
+        common::metric(&metrics, "storebridge_webhook_queue_depth", &[]),
         1.0,
         "{metrics}"
     );
     assert_eq!(
-        metric_value(&metrics, "storebridge_webhook_dead_letters", ""),
+        common::metric(&metrics, "storebridge_webhook_dead_letters", &[]),
         0.0,
         "{metrics}"
     );

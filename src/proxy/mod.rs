@@ -2,7 +2,7 @@
 //!
 //! Steps, each in its own module: refuse loops, wait for the shared rate-limit budget
 //! ([`crate::ratelimit`]), classify the route ([`route`]), read the body ([`body`]),
-//! translate the call ([`request`]), forward it ([`crate::upstream`]), translate the answer
+//! translate the call ([`request`]), forward it ([`crate::upstream`]), translate the response
 //! for `mirror` listeners ([`response`]). Errors become responses in [`crate::error`] only.
 
 pub mod body;

@@ -89,7 +89,7 @@ enum BodyKind {
 }
 
 /// Decides how to read a body. A body that looks like a JSON object or array is read as
-/// JSON whatever its `Content-Type` says, because several V1 clients send JSON with no
+/// JSON whatever its `Content-Type` states, because several V1 clients send JSON with no
 /// type or a wrong one (plain `curl -d` sends a form type).
 fn body_kind(headers: &HeaderMap, body: &[u8]) -> BodyKind {
     if headers::is_json(headers) {

@@ -16,7 +16,7 @@ pub enum Route {
     /// `POST /stores/deactivate` and `/stores/reactivate` act on the store the caller
     /// named, so nothing in them is rewritten.
     StoreActivation,
-    /// `POST /stores/refreshstore`: its answer names the store in free text.
+    /// `POST /stores/refreshstore`: its response names the store in free text.
     RefreshStore,
     Other,
 }

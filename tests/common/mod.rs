@@ -448,3 +448,71 @@ pub fn gunzip(data: &[u8]) -> Vec<u8> {
         .expect("gzip body");
     out
 }
+
+/// Parses the Prometheus exposition into samples: name, labels, value.
+fn samples(text: &str) -> Vec<(String, std::collections::BTreeMap<String, String>, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+        let value: f64 = value.parse().expect("numeric value");
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let labels = rest
+                    .trim_end_matches('}')
+                    .split(',')
+                    .filter(|pair| !pair.is_empty())
+                    .map(|pair| {
+                        let (key, value) = pair.split_once('=').expect("label pair");
+                        (key.to_owned(), value.trim_matches('"').to_owned())
+                    })
+                    .collect();
+                (name.to_owned(), labels)
+            }
+            None => (series.to_owned(), std::collections::BTreeMap::new()),
+        };
+        out.push((name, labels, value));
+    }
+    out
+}
+
+/// Sums the samples named `name` whose labels include `labels`.
+pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples(text)
+        .into_iter()
+        .filter(|(sample, sample_labels, _)| {
+            sample == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| sample_labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, value)| value)
+        .sum()
+}
+
+/// Builds an HTTPS client trusting the test CA, for tests that need a body type or protocol
+/// [`TestClient`] does not offer: HTTP/2 only with `http2`, HTTP/1.1 otherwise.
+pub fn raw_client<B>(
+    ca_file: &std::path::Path,
+    http2: bool,
+) -> Client<HttpsConnector<HttpConnector>, B>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let tls = storebridge::tls::client_config(Some(ca_file)).expect("client TLS");
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only();
+    let connector = if http2 {
+        builder.enable_http2().build()
+    } else {
+        builder.enable_http1().build()
+    };
+    let mut client = Client::builder(TokioExecutor::new());
+    client.http2_only(http2);
+    client.build(connector)
+}
