@@ -94,6 +94,10 @@ where
     B: hyper::body::Body,
     B::Error: Into<BoxError>,
 {
+    // Most calls are GETs without a body: skip the collector and its allocations.
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
