@@ -81,6 +81,10 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores an accepted event. It is durable once this returns.
     async fn insert_event(&self, new: &NewEvent) -> Result<i64, StorageError>;
 
+    /// Stores accepted events in one transaction and returns their IDs in the order given.
+    /// All of them are durable once this returns. On an error, none of them is stored.
+    async fn insert_events(&self, new: &[NewEvent]) -> Result<Vec<i64>, StorageError>;
+
     /// Claims up to `limit` pending events due at `now`, oldest first, for this worker
     /// until `claim_until`. Events of disabled subscriptions are never claimed.
     async fn claim_due(
