@@ -4,10 +4,12 @@
 //!
 //! Callers see only the [`Storage`] trait. [`sqlite::SqliteStorage`] is the durable
 //! implementation; [`memory::MemoryStorage`] keeps everything in memory for tests that run
-//! on paused time. A PostgreSQL implementation for several replicas can follow behind the
+//! on paused time. [`group_commit::EventWriter`] lets concurrent callers share
+//! transactions when they insert events. A PostgreSQL implementation for several replicas can follow behind the
 //! same trait: sqlx serves both, and the schema in `migrations/sqlite` uses no column type
 //! that PostgreSQL lacks.
 
+pub mod group_commit;
 pub mod memory;
 pub mod sqlite;
 mod types;
