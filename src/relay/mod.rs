@@ -156,7 +156,8 @@ pub async fn bind_ingress(config: &RelayConfig) -> Result<TcpListener, RelayStar
 
 /// Starts the delivery worker, the ingress on `socket` and the ingress's event writer, and
 /// returns their tasks. The worker and the ingress stop when `stopped` resolves. The writer
-/// stops after the ingress has drained, so that each request still in flight gets its commit.
+/// stops once the ingress has drained or its drain timeout passed, so requests handled
+/// during the drain get their commits. An event submitted after that is rejected with 503.
 pub fn start<S>(
     relay: Arc<Relay>,
     socket: TcpListener,
