@@ -23,6 +23,9 @@ import subprocess
 import sys
 import time
 
+import webhook_ingress
+from procstat import cpu_seconds, reset_peak_rss, status_kib
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 DOCS = ROOT / "docs"
@@ -244,32 +247,6 @@ class Servers:
         return [root] + [int(child) for child in children]
 
 
-# ---------------------------------------------------------------- /proc sampling
-
-
-def cpu_seconds(pids):
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def status_kib(pids, field):
-    total = 0
-    for pid in pids:
-        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                total += int(line.split()[1])
-    return total
-
-
-def reset_peak_rss(pids):
-    for pid in pids:
-        pathlib.Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
 # ---------------------------------------------------------------- wrk
 
 
@@ -457,7 +434,7 @@ def ratio(numerator, denominator):
 
 
 def write_report(args, info, sizes, rounds, half, by_size, by_concurrency, idle, rewrites,
-                 criterion, ingress_note, started, finished):
+                 criterion, ingress, started, finished):
     out = []
     add = out.append
     add("# Benchmarks\n")
@@ -576,7 +553,8 @@ def write_report(args, info, sizes, rounds, half, by_size, by_concurrency, idle,
     add("")
 
     add("## Webhook ingress\n")
-    add(ingress_note + "\n")
+    out.extend(webhook_ingress.report_lines(ingress, args))
+    add("")
 
     add("## Targets\n")
     page_rates = [fast for (direction, body), (fast, _) in criterion.items() if body == "page"]
@@ -601,7 +579,7 @@ def write_report(args, info, sizes, rounds, half, by_size, by_concurrency, idle,
          f"{fmt(idle_rss, 1)} MiB", idle_rss <= 64),
         ("At most 128 MiB peak RSS with 100 concurrent 1.5 MB rewrites",
          f"{fmt(rewrite_rss, 1)} MiB", rewrite_rss <= 128),
-        ("Webhook ingress at least 2,000 events/s", "not measured", None),
+        webhook_ingress.target_check(ingress),
     ]
     add("| target | measured | met |")
     add("|---|---|---|")
@@ -651,17 +629,21 @@ def run_criterion(log, run=True):
     return results
 
 
-def ingress_check():
-    relay = ROOT / "src" / "relay"
-    if not relay.is_dir():
-        return ("Not measured: this build of storebridge has no relay (`src/relay` is "
-                "missing), so there is no `POST /hooks/{token}` endpoint to load. The "
-                "harness skips this step with that message.")
-    return ("Not measured: the relay is present, but the harness has no ingress step yet. "
-            "See bench/notes.md for the step to add.")
-
-
 # ---------------------------------------------------------------- main
+
+
+def run_ingress_only(args, log):
+    """Runs the webhook ingress step alone and prints its report section."""
+    ingress_work = WORK / "ingress"
+    if ingress_work.exists():
+        shutil.rmtree(ingress_work)
+    WORK.mkdir(parents=True, exist_ok=True)
+    raise_fd_limit()
+    ingress = webhook_ingress.measure(args, log)
+    print("\n".join(webhook_ingress.report_lines(ingress, args)))
+    name, measured, met = webhook_ingress.target_check(ingress)
+    print(f"\n{name}: {measured}: {'met' if met else 'NOT MET'}")
+    log(f"raw results in {ingress_work / 'results.json'}")
 
 
 def main():
@@ -674,6 +656,9 @@ def main():
                         help="wrk connections for the main table")
     parser.add_argument("--skip-criterion", action="store_true",
                         help="reuse the last criterion results in target/criterion")
+    parser.add_argument("--only", choices=["ingress"],
+                        help="run only this step and print its results; docs/benchmarks.md "
+                             "is left unchanged")
     args = parser.parse_args()
     args.passed = sys.argv[1:]
     args.load_before = os.getloadavg()[0]
@@ -681,6 +666,10 @@ def main():
 
     def log(message):
         print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+    if args.only == "ingress":
+        run_ingress_only(args, log)
+        return
 
     if WORK.exists():
         shutil.rmtree(WORK)
@@ -709,8 +698,12 @@ def main():
         idle = growth_idle(servers, args, log)
     finally:
         servers.stop()
-    ingress_note = ingress_check()
-    log(ingress_note)
+    # A failed ingress step is reported as such, keeping the other results of the run.
+    try:
+        ingress = webhook_ingress.measure(args, log)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+        log(f"ingress step failed: {error}")
+        ingress = {"error": str(error)}
     finished = datetime.datetime.now(datetime.timezone.utc)
 
     DOCS.mkdir(exist_ok=True)
@@ -730,7 +723,7 @@ def main():
          {t: [(c, rewrites[(c, t)]["peak_rss_mib"]) for c in REWRITE_COUNTS]
           for t in ["nginx", "mirror"]}, logx=False)
     write_report(args, info, sizes, rounds, half, by_size, by_concurrency, idle, rewrites,
-                 criterion, ingress_note, started, finished)
+                 criterion, ingress, started, finished)
     (WORK / "results.json").write_text(json.dumps({
         "rounds": [{f"{b}|{t}": v for (b, t), v in row.items()} for row in rounds],
         "half": {**half, "rounds": half["rounds"]},
@@ -738,6 +731,7 @@ def main():
         "by_concurrency": {f"{c}|{t}": v for (c, t), v in by_concurrency.items()},
         "idle": {f"{c}|{t}": v for (c, t), v in idle.items()},
         "rewrites": {f"{c}|{t}": v for (c, t), v in rewrites.items()},
+        "ingress": ingress,
     }, indent=1))
     log(f"wrote {DOCS / 'benchmarks.md'} and the plots; raw results in {WORK / 'results.json'}")
 

@@ -146,6 +146,26 @@ async fn check_rules(storage: &dyn Storage) {
     assert_eq!(storage.attempts(first).await.expect("attempts").len(), 1);
     assert!(!storage.replay(12_345, UnixMillis(0)).await.expect("replay"));
 
+    // A batch gets one new ID per event, in the order given.
+    let batch = storage
+        .insert_events(&[
+            event("b1", id, 30),
+            event("b2", id, 30),
+            event("b3", id, 30),
+        ])
+        .await
+        .expect("batch");
+    assert_eq!(batch.len(), 3);
+    assert!(batch.windows(2).all(|pair| pair[0] < pair[1]), "{batch:?}");
+    let listed = storage.events(EventFilter::All, 10).await.expect("all");
+    assert_eq!(listed.len(), 5);
+    for (uid, batch_id) in ["b1", "b2", "b3"].into_iter().zip(&batch) {
+        assert!(
+            listed.iter().any(|e| e.id == *batch_id && e.uid == uid),
+            "{uid} stored as {batch_id}"
+        );
+    }
+
     assert!(storage.delete_subscription(id).await.expect("delete"));
     assert!(storage
         .events(EventFilter::All, 10)

@@ -10,6 +10,7 @@ use super::ssrf::TargetError;
 use crate::error::{json_error_response, ErrorChain, ProxyError};
 use crate::proxy::body::{self, ResponseBody};
 use crate::ratelimit::RateLimitHeaders;
+use crate::storage::group_commit::CommitError;
 use crate::storage::StorageError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -33,6 +34,8 @@ pub enum RelayError {
     TargetRejected(#[source] TargetError),
     #[error("the embedded store failed")]
     Storage(#[from] StorageError),
+    #[error("the webhook event was not stored")]
+    EventNotStored(#[from] CommitError),
     #[error("ShipStation answered the subscription with an invalid body")]
     UpstreamInvalid,
     #[error(transparent)]
@@ -50,7 +53,9 @@ impl RelayError {
             | RelayError::NotWebhook
             | RelayError::InvalidSubscription(_)
             | RelayError::TargetRejected(_) => StatusCode::BAD_REQUEST,
-            RelayError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            RelayError::Storage(_) | RelayError::EventNotStored(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             RelayError::UpstreamInvalid => StatusCode::BAD_GATEWAY,
             RelayError::Upstream(error) => error.status(),
         }
@@ -66,7 +71,7 @@ impl RelayError {
             RelayError::NotWebhook => "not_a_webhook",
             RelayError::InvalidSubscription(_) => "invalid_subscription",
             RelayError::TargetRejected(_) => "target_rejected",
-            RelayError::Storage(_) => "storage_unavailable",
+            RelayError::Storage(_) | RelayError::EventNotStored(_) => "storage_unavailable",
             RelayError::UpstreamInvalid => "upstream_invalid",
             RelayError::Upstream(error) => error.code(),
         }
@@ -88,7 +93,7 @@ impl RelayError {
                 "{reason}. storebridge delivers only to public addresses; choose a target_url \
                  that resolves to one."
             ),
-            RelayError::Storage(_) => {
+            RelayError::Storage(_) | RelayError::EventNotStored(_) => {
                 "storebridge could not store the request. Retry later.".to_owned()
             }
             RelayError::UpstreamInvalid => {
@@ -148,6 +153,7 @@ mod tests {
             (RelayError::NotWebhook, 400),
             (RelayError::TargetRejected(TargetError::Scheme), 400),
             (RelayError::UpstreamInvalid, 502),
+            (RelayError::EventNotStored(CommitError::Stopped), 503),
             (
                 RelayError::Upstream(ProxyError::UpstreamTimeout {
                     timeout: std::time::Duration::from_secs(5),

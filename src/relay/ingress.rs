@@ -3,7 +3,8 @@
 //!
 //! The event is rewritten for its subscriber and committed to the store before the 200 goes
 //! back, and nothing waits on the subscriber, so ShipStation gets its response within one
-//! database commit.
+//! database commit. Concurrent events share commits through the relay's
+//! [`EventWriter`](crate::storage::group_commit::EventWriter).
 
 use std::sync::Arc;
 
@@ -70,22 +71,23 @@ async fn accept(relay: &Relay, request: Request<Incoming>) -> Result<(), RelayEr
 
     // Rewrite for the subscriber and commit before responding.
     let payload = relay.rewrite(&webhook, subscription.mode);
+    let uid = new_event_uid();
     let event = NewEvent {
-        uid: new_event_uid(),
+        uid: uid.clone(),
         subscription_id: subscription.id,
         resource_type: webhook.resource_type.clone(),
         received_body: String::from_utf8_lossy(&raw).into_owned(),
         payload,
         received_at: relay.clock.now(),
     };
-    let event_id = relay.storage.insert_event(&event).await?;
+    let event_id = relay.events.insert(event).await?;
     relay.shared().metrics.webhook_events_accepted.inc();
     relay.deliverer.wake();
     tracing::info!(
         event_id,
         subscription_id = subscription.id,
-        webhook_id = %event.uid,
-        resource_type = %event.resource_type,
+        webhook_id = %uid,
+        resource_type = %webhook.resource_type,
         "webhook accepted"
     );
     Ok(())

@@ -34,6 +34,7 @@ use self::delivery::{Deliverer, DeliverySettings};
 use self::payload::HostRewrite;
 use crate::listener::{self, ConnectionLimits};
 use crate::proxy::Shared;
+use crate::storage::group_commit::EventWriter;
 use crate::storage::sqlite::SqliteStorage;
 use crate::storage::{SharedStorage, Storage, StorageConfig, StorageError};
 use crate::tls::TlsError;
@@ -64,6 +65,8 @@ pub enum RelayStartError {
 pub struct Relay {
     pub config: RelayConfig,
     pub storage: SharedStorage,
+    /// Commits the ingress's events, several per transaction under load.
+    pub events: EventWriter,
     pub deliverer: Deliverer,
     pub clock: Clock,
     shared: Arc<Shared>,
@@ -97,6 +100,7 @@ impl Relay {
         .map_err(RelayStartError::CaFile)?;
         Ok(Self {
             config,
+            events: EventWriter::new(storage.clone()),
             storage,
             deliverer,
             clock,
@@ -150,8 +154,10 @@ pub async fn bind_ingress(config: &RelayConfig) -> Result<TcpListener, RelayStar
         .map_err(|source| RelayStartError::Bind { address, source })
 }
 
-/// Starts the delivery worker and the ingress on `socket`; both stop when `stopped`
-/// resolves. Returns their tasks.
+/// Starts the delivery worker, the ingress on `socket` and the ingress's event writer, and
+/// returns their tasks. The worker and the ingress stop when `stopped` resolves. The writer
+/// stops once the ingress has drained or its drain timeout passed, so requests handled
+/// during the drain get their commits. An event submitted after that is rejected with 503.
 pub fn start<S>(
     relay: Arc<Relay>,
     socket: TcpListener,
@@ -176,14 +182,23 @@ where
 
     let worker = tokio::spawn(relay.deliverer.clone().run(stopped()));
     let service_relay = relay.clone();
-    let ingress = tokio::spawn(listener::serve(
+    let (drained, ingress_drained) = tokio::sync::oneshot::channel::<()>();
+    let serving = listener::serve(
         socket,
         tls,
         ConnectionLimits::default(),
         move |request| ingress::handle(service_relay.clone(), request),
         stopped(),
-    ));
-    Ok(vec![worker, ingress])
+    );
+    let ingress = tokio::spawn(async move {
+        serving.await;
+        let _ = drained.send(());
+    });
+    // A dropped sender (the ingress task ended early) also stops the writer.
+    let writer = tokio::spawn(relay.events.clone().run(async {
+        let _ = ingress_drained.await;
+    }));
+    Ok(vec![worker, ingress, writer])
 }
 
 /// Starts the relay when `[relay] enabled` is set: opens the store, binds the ingress

@@ -112,22 +112,15 @@ impl Storage for MemoryStorage {
     }
 
     async fn insert_event(&self, new: &NewEvent) -> Result<i64, StorageError> {
+        Ok(push_event(&mut self.lock(), new))
+    }
+
+    async fn insert_events(&self, new: &[NewEvent]) -> Result<Vec<i64>, StorageError> {
         let mut tables = self.lock();
-        let id = tables.events.last().map_or(1, |(last, _)| last.id + 1);
-        let event = EventSummary {
-            id,
-            uid: new.uid.clone(),
-            subscription_id: new.subscription_id,
-            resource_type: new.resource_type.clone(),
-            payload: new.payload.clone(),
-            status: EventStatus::Pending,
-            attempts: 0,
-            received_at: new.received_at,
-            next_attempt_at: new.received_at,
-            last_error: None,
-        };
-        tables.events.push((event, None));
-        Ok(id)
+        Ok(new
+            .iter()
+            .map(|event| push_event(&mut tables, event))
+            .collect())
     }
 
     async fn claim_due(
@@ -328,6 +321,25 @@ impl Storage for MemoryStorage {
             .insert(name.to_owned(), value.to_owned());
         Ok(())
     }
+}
+
+/// Appends a pending event and returns its ID.
+fn push_event(tables: &mut Tables, new: &NewEvent) -> i64 {
+    let id = tables.events.last().map_or(1, |(last, _)| last.id + 1);
+    let event = EventSummary {
+        id,
+        uid: new.uid.clone(),
+        subscription_id: new.subscription_id,
+        resource_type: new.resource_type.clone(),
+        payload: new.payload.clone(),
+        status: EventStatus::Pending,
+        attempts: 0,
+        received_at: new.received_at,
+        next_attempt_at: new.received_at,
+        last_error: None,
+    };
+    tables.events.push((event, None));
+    id
 }
 
 fn reset(event: &mut EventSummary, claim: &mut Option<UnixMillis>, now: UnixMillis) {

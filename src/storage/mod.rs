@@ -4,10 +4,12 @@
 //!
 //! Callers see only the [`Storage`] trait. [`sqlite::SqliteStorage`] is the durable
 //! implementation; [`memory::MemoryStorage`] keeps everything in memory for tests that run
-//! on paused time. A PostgreSQL implementation for several replicas can follow behind the
+//! on paused time. [`group_commit::EventWriter`] lets concurrent callers share
+//! transactions when they insert events. A PostgreSQL implementation for several replicas can follow behind the
 //! same trait: sqlx serves both, and the schema in `migrations/sqlite` uses no column type
 //! that PostgreSQL lacks.
 
+pub mod group_commit;
 pub mod memory;
 pub mod sqlite;
 mod types;
@@ -80,6 +82,10 @@ pub trait Storage: Send + Sync + 'static {
 
     /// Stores an accepted event. It is durable once this returns.
     async fn insert_event(&self, new: &NewEvent) -> Result<i64, StorageError>;
+
+    /// Stores accepted events in one transaction and returns their IDs in the order given.
+    /// All of them are durable once this returns. On an error, none of them is stored.
+    async fn insert_events(&self, new: &[NewEvent]) -> Result<Vec<i64>, StorageError>;
 
     /// Claims up to `limit` pending events due at `now`, oldest first, for this worker
     /// until `claim_until`. Events of disabled subscriptions are never claimed.

@@ -211,20 +211,19 @@ impl Storage for SqliteStorage {
     }
 
     async fn insert_event(&self, new: &NewEvent) -> Result<i64, StorageError> {
-        let result = sqlx::query(
-            "INSERT INTO relay_events (uid, subscription_id, resource_type, received_body, payload, \
-             status, received_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
-        )
-        .bind(&new.uid)
-        .bind(new.subscription_id)
-        .bind(&new.resource_type)
-        .bind(&new.received_body)
-        .bind(&new.payload)
-        .bind(new.received_at.0)
-        .bind(new.received_at.0)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.last_insert_rowid())
+        insert_event_row(&self.pool, new).await
+    }
+
+    async fn insert_events(&self, new: &[NewEvent]) -> Result<Vec<i64>, StorageError> {
+        // One transaction, so one WAL sync covers every event. An error drops the
+        // transaction, which rolls back the rows inserted before it.
+        let mut transaction = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(new.len());
+        for event in new {
+            ids.push(insert_event_row(&mut *transaction, event).await?);
+        }
+        transaction.commit().await?;
+        Ok(ids)
     }
 
     async fn claim_due(
@@ -474,6 +473,27 @@ impl Storage for SqliteStorage {
             .await?;
         Ok(())
     }
+}
+
+/// Inserts a pending event with `executor`, a pool or an open transaction, and returns its ID.
+async fn insert_event_row<'c, E>(executor: E, new: &NewEvent) -> Result<i64, StorageError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+{
+    let result = sqlx::query(
+        "INSERT INTO relay_events (uid, subscription_id, resource_type, received_body, payload, \
+         status, received_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+    )
+    .bind(&new.uid)
+    .bind(new.subscription_id)
+    .bind(&new.resource_type)
+    .bind(&new.received_body)
+    .bind(&new.payload)
+    .bind(new.received_at.0)
+    .bind(new.received_at.0)
+    .execute(executor)
+    .await?;
+    Ok(result.last_insert_rowid())
 }
 
 /// Disables the subscription of `event_id` and turns its other pending events into dead
