@@ -34,6 +34,7 @@ pub async fn run_sandbox(
         ..SandboxOptions::default()
     };
     let sandbox = Sandbox::new(options.clone())?;
+    let shutdown = crate::signals::listen();
     let listener = TcpListener::bind(bind).await.map_err(|error| {
         format!("cannot bind the sandbox to {bind}: {error}; pick another address with --bind")
     })?;
@@ -49,15 +50,15 @@ pub async fn run_sandbox(
         options.legacy_store_id, options.connect_store_id, options.manual_store_id
     );
     println!("Ctrl-C stops it.");
-    sandbox
-        .serve(listener, tls, crate::signals::shutdown())
-        .await;
+    sandbox.serve(listener, tls, shutdown.recv()).await;
     Ok(())
 }
 
 /// Runs the demo: sandbox upstream, development certificates in a temporary folder, the
 /// proxy on `bind`, a few translated calls, then serving until Ctrl-C.
 pub async fn run(bind: SocketAddr) -> Result<(), BoxError> {
+    let shutdown = crate::signals::listen();
+
     // Certificates, shared by the sandbox and the proxy.
     let folder = tempfile::Builder::new()
         .prefix("storebridge-demo-")
@@ -99,7 +100,7 @@ pub async fn run(bind: SocketAddr) -> Result<(), BoxError> {
     show_calls(&client, &sandbox, &base, &options).await?;
     print_try_it(&base, &certs.ca_cert, &options);
 
-    crate::signals::shutdown().await;
+    shutdown.recv().await;
     let _ = stop_sender.send(true);
     let _ = proxy_task.await;
     let _ = sandbox_task.await;

@@ -148,10 +148,11 @@ async fn run(command: Command) -> Result<u8, Box<dyn std::error::Error + Send + 
         Command::Serve { config } => {
             let path = config;
             let config = Config::load(&path)?;
+            let shutdown = storebridge::signals::listen();
             let bound = storebridge::server::bind(&config).await?;
             let server = storebridge::server::Server::start(config, Some(path), bound).await?;
             storebridge::signals::reload_on_hangup(server.reloader());
-            storebridge::signals::shutdown().await;
+            shutdown.recv().await;
             server.stop().await;
         }
         Command::CheckConfig { config: path } => {
