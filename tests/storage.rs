@@ -1,6 +1,9 @@
 //! The embedded store: both implementations follow the same rules, and the SQLite one keeps
 //! what it acknowledged across a reopen.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use storebridge::config::Mode;
 use storebridge::storage::memory::MemoryStorage;
 use storebridge::storage::sqlite::SqliteStorage;
@@ -214,4 +217,69 @@ async fn sqlite_keeps_events_across_reopen() {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].uid, "kept");
     assert_eq!(due[0].payload, "{\"n\":\"kept\"}");
+}
+
+/// Inserting tasks in the test below, and the batches and events each inserts. The events
+/// are inserted in batches, as the ingress's group commit does.
+const INSERTERS: usize = 4;
+const BATCHES: usize = 50;
+const BATCH_EVENTS: usize = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_claims_during_concurrent_inserts() {
+    let folder = tempfile::tempdir().expect("folder");
+    let storage = Arc::new(SqliteStorage::open(folder.path()).await.expect("open"));
+    let subscription_id = storage
+        .insert_subscription(&subscription("hash-load"))
+        .await
+        .expect("subscription");
+    storage
+        .activate_subscription(subscription_id, 7)
+        .await
+        .expect("activate");
+
+    let mut inserters = Vec::new();
+    for worker in 0..INSERTERS {
+        let storage = Arc::clone(&storage);
+        inserters.push(tokio::spawn(async move {
+            for batch in 0..BATCHES {
+                let events: Vec<NewEvent> = (0..BATCH_EVENTS)
+                    .map(|n| event(&format!("w{worker}-b{batch}-e{n}"), subscription_id, 10))
+                    .collect();
+                storage.insert_events(&events).await.expect("insert batch");
+            }
+        }));
+    }
+
+    // Claim and record as the delivery worker does, while the inserts commit between the
+    // claim's read and its write. Every claim must succeed rather than fail as locked.
+    let mut claimed = HashSet::new();
+    let mut claims = 0_usize;
+    loop {
+        let inserts_done = inserters.iter().all(|handle| handle.is_finished());
+        let due = storage
+            .claim_due(UnixMillis(1_000), UnixMillis(1_000_000), 16)
+            .await
+            .unwrap_or_else(|error| panic!("claim {claims} failed: {error:?}"));
+        claims += 1;
+        for event in &due {
+            assert!(claimed.insert(event.id), "event {} claimed twice", event.id);
+            storage
+                .record_attempt(&attempt(event.id, Some(200)), &AttemptOutcome::Delivered)
+                .await
+                .unwrap_or_else(|error| panic!("recording event {} failed: {error:?}", event.id));
+        }
+        // Stop only after a claim that started when every insert had committed.
+        if due.is_empty() && inserts_done {
+            break;
+        }
+    }
+    for inserter in inserters {
+        inserter.await.expect("inserter task");
+    }
+
+    assert_eq!(claimed.len(), INSERTERS * BATCHES * BATCH_EVENTS);
+    let counts = storage.event_counts().await.expect("counts");
+    assert_eq!(counts.pending, 0);
+    assert_eq!(counts.dead, 0);
 }

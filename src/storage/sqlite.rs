@@ -74,6 +74,14 @@ impl SqliteStorage {
             .map_err(StorageError::Migrate)?;
         Ok(Self { pool })
     }
+
+    /// Starts a transaction that takes SQLite's write lock at once, waiting up to
+    /// [`BUSY_TIMEOUT`] for it. A deferred transaction that reads and then writes gets
+    /// SQLITE_BUSY at its first write when another connection holds or has just released
+    /// the lock, without calling the busy handler, because the snapshot it read may be stale.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StorageError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 fn optional_u64(row: &SqliteRow, column: &'static str) -> Result<Option<u64>, StorageError> {
@@ -217,7 +225,7 @@ impl Storage for SqliteStorage {
     async fn insert_events(&self, new: &[NewEvent]) -> Result<Vec<i64>, StorageError> {
         // One transaction, so one WAL sync covers every event. An error drops the
         // transaction, which rolls back the rows inserted before it.
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         let mut ids = Vec::with_capacity(new.len());
         for event in new {
             ids.push(insert_event_row(&mut *transaction, event).await?);
@@ -232,7 +240,9 @@ impl Storage for SqliteStorage {
         claim_until: UnixMillis,
         limit: u32,
     ) -> Result<Vec<DueEvent>, StorageError> {
-        let mut transaction = self.pool.begin().await?;
+        // The claim reads and then writes, so it takes the write lock before it reads.
+        let mut transaction = self.begin_write().await?;
+
         let rows = sqlx::query(
             "SELECT e.id, e.uid, e.subscription_id, s.target_url, e.payload, e.attempts \
              FROM relay_events e JOIN relay_subscriptions s ON s.id = e.subscription_id \
@@ -290,7 +300,7 @@ impl Storage for SqliteStorage {
         attempt: &AttemptRecord,
         outcome: &AttemptOutcome,
     ) -> Result<(), StorageError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO relay_attempts (event_id, attempted_at, status_code, latency_ms, reason) \
              VALUES (?, ?, ?, ?, ?)",
