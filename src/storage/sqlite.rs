@@ -243,9 +243,14 @@ impl Storage for SqliteStorage {
         // The claim reads and then writes, so it takes the write lock before it reads.
         let mut transaction = self.begin_write().await?;
 
+        // Without statistics, SQLite's planner picks `relay_events_due` and sorts every due
+        // event to find the oldest. `INDEXED BY` makes it read pending events in ID order and
+        // stop after `limit` rows. In the sqlite3 shell, on a benchmark database with 45,000
+        // events pending, that took a claim from 16 ms to under 1 ms.
         let rows = sqlx::query(
             "SELECT e.id, e.uid, e.subscription_id, s.target_url, e.payload, e.attempts \
-             FROM relay_events e JOIN relay_subscriptions s ON s.id = e.subscription_id \
+             FROM relay_events e INDEXED BY relay_events_pending_by_id \
+             JOIN relay_subscriptions s ON s.id = e.subscription_id \
              WHERE e.status = 'pending' AND s.state != 'disabled' AND e.next_attempt_at <= ? \
              AND (e.claimed_until IS NULL OR e.claimed_until <= ?) ORDER BY e.id LIMIT ?",
         )
@@ -278,10 +283,23 @@ impl Storage for SqliteStorage {
     }
 
     async fn next_due(&self) -> Result<Option<UnixMillis>, StorageError> {
+        // An unclaimed event is due at `next_attempt_at`, a claimed one when both that time
+        // and its claim have passed. The two parts are read apart so that each uses an index
+        // and reads a few rows. The worker runs this on every pass, so reading every pending
+        // event made it slower as the backlog grew.
         let next: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(MAX(e.next_attempt_at, COALESCE(e.claimed_until, 0))) \
-             FROM relay_events e JOIN relay_subscriptions s ON s.id = e.subscription_id \
-             WHERE e.status = 'pending' AND s.state != 'disabled'",
+            "SELECT MIN(due) FROM ( \
+               SELECT * FROM ( \
+                 SELECT e.next_attempt_at AS due \
+                 FROM relay_events e JOIN relay_subscriptions s ON s.id = e.subscription_id \
+                 WHERE e.status = 'pending' AND s.state != 'disabled' \
+                 AND e.claimed_until IS NULL ORDER BY e.next_attempt_at LIMIT 1) \
+               UNION ALL \
+               SELECT MAX(e.next_attempt_at, e.claimed_until) AS due \
+               FROM relay_events e INDEXED BY relay_events_claimed \
+               JOIN relay_subscriptions s ON s.id = e.subscription_id \
+               WHERE e.status = 'pending' AND s.state != 'disabled' \
+               AND e.claimed_until IS NOT NULL)",
         )
         .fetch_one(&self.pool)
         .await?;
