@@ -144,6 +144,12 @@ def count_events(database):
         ).fetchone()
 
 
+def count_locked(log_path):
+    """Returns how many log lines report SQLite's "database is locked" (SQLITE_BUSY)."""
+    with open(log_path, errors="replace") as log:
+        return sum("database is locked" in line for line in log)
+
+
 def run_round(work, certs, args, round_index):
     data_dir = work / f"data-{round_index}"
     process, log_path = start_storebridge(work, certs, data_dir, round_index)
@@ -166,8 +172,8 @@ def run_round(work, certs, args, round_index):
         raise RuntimeError(f"wrk printed no RESULT line: {output}")
     result = json.loads(line[len("RESULT "):])
     stored, delivered = count_events(data_dir / "storebridge.db")
-    result.update(stored=stored, delivered=delivered, cpu_s=cpu, peak_rss_mib=peak_rss_mib,
-                  log=str(log_path))
+    result.update(stored=stored, delivered=delivered, locked=count_locked(log_path), cpu_s=cpu,
+                  peak_rss_mib=peak_rss_mib, log=str(log_path))
     result["events_per_s"] = result["accepted"] / (result["window_us"] / 1e6)
     result["cpu_ms_per_event"] = 1000 * cpu / result["accepted"] if result["accepted"] else None
     return result
@@ -203,6 +209,7 @@ def measure(args, log):
             rounds.append(result)
             log(f"ingress round {round_index + 1}: {result['events_per_s']:.0f} events/s, "
                 f"{result['accepted']} 2xx, {result['stored']} stored, "
+                f"{result['delivered']} delivered, {result['locked']} locked errors, "
                 f"{result['rejected']} other, {result['socket_errors']} socket errors, "
                 f"p99 {result['p99_us'] / 1000:.1f} ms")
             failure = mismatch(result)
