@@ -25,7 +25,9 @@ mod path;
 mod query;
 mod stores_list;
 
-pub use json::{rewrite_json, JsonOptions, JsonRewrite, MalformedJson, MAX_DEPTH};
+pub use json::{
+    rewrite_json, JsonOptions, JsonRewrite, JsonStream, MalformedJson, MAX_DEPTH, MAX_HELD_VALUE,
+};
 pub use lenient::might_carry_store_id;
 pub use path::rewrite_store_path;
 pub use query::rewrite_query;
