@@ -31,13 +31,26 @@ impl NumberScan {
     /// Scans `chunk` from `pos`, inside a number. `base` is the absolute offset of
     /// `chunk[0]`. Returns the index of the first byte after the number, or `None` when the
     /// chunk ends first, because the next chunk may still continue the number.
+    #[inline]
     pub fn scan(
         &mut self,
         chunk: &[u8],
         mut pos: usize,
         base: usize,
     ) -> Result<Option<usize>, MalformedJson> {
-        while let Some(&byte) = chunk.get(pos) {
+        loop {
+            // Fast path: a run of digits where digits may follow.
+            if matches!(
+                self,
+                NumberScan::Integer | NumberScan::Fraction | NumberScan::ExponentDigits
+            ) {
+                while chunk.get(pos).is_some_and(u8::is_ascii_digit) {
+                    pos += 1;
+                }
+            }
+            let Some(&byte) = chunk.get(pos) else {
+                return Ok(None);
+            };
             let digit = byte.is_ascii_digit();
             *self = match (*self, byte) {
                 (NumberScan::Minus, b'0') => NumberScan::Zero,
@@ -82,7 +95,6 @@ impl NumberScan {
             };
             pos += 1;
         }
-        Ok(None)
     }
 
     /// Returns the error for an input that ends here, `total` bytes long, or `None` when

@@ -7,7 +7,7 @@
 
 use super::number::{self, NumberScan};
 use super::output::Output;
-use super::string::{StringScan, StringToken};
+use super::string::{self, StringScan, StringToken};
 use super::{text, JsonOptions, MalformedJson, MAX_DEPTH};
 use crate::rewrite::edit::Edit;
 use crate::rewrite::ids::{is_store_id_name, name_is, parse_id_text};
@@ -83,6 +83,7 @@ enum ValueScan {
 }
 
 impl ValueScan {
+    #[inline]
     fn scan(
         &mut self,
         chunk: &[u8],
@@ -96,6 +97,7 @@ impl ValueScan {
     }
 
     /// Returns `Some(has_escape)` for a string, `None` for a number.
+    #[inline]
     fn string(&self) -> Option<bool> {
         match self {
             ValueScan::String(scan) => Some(scan.has_escape),
@@ -403,6 +405,7 @@ impl Scanner {
     }
 
     /// Scans the value that starts with `byte` at `chunk[pos]`.
+    #[inline]
     fn value(
         &mut self,
         map: &StoreMap,
@@ -419,10 +422,7 @@ impl Scanner {
         match byte {
             b'{' => self.open(Container::Object, pos).map(Some),
             b'[' => self.open(Container::Array, pos).map(Some),
-            b'"' => {
-                let scan = ValueScan::String(StringScan::default());
-                self.scalar(map, chunk, pos, slot, scan, out)
-            }
+            b'"' => self.string(map, chunk, pos, slot, out),
             b'-' | b'0'..=b'9' => {
                 // Only a store ID is read from a number; a URL or message must be a string.
                 let slot = if slot == Slot::StoreId {
@@ -440,7 +440,29 @@ impl Scanner {
         }
     }
 
+    /// Scans the string that starts at `chunk[pos]`.
+    #[inline]
+    fn string(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        pos: usize,
+        slot: Slot,
+        out: &mut impl Output,
+    ) -> Result<Option<usize>, MalformedJson> {
+        if slot == Slot::Plain {
+            // Fast path: most strings are plain ASCII and end in the same chunk.
+            if let Some(end) = string::plain_ascii_end(chunk, pos + 1) {
+                self.value_done(self.base + end);
+                return Ok(Some(end));
+            }
+        }
+        let scan = ValueScan::String(StringScan::default());
+        self.scalar(map, chunk, pos, slot, scan, out)
+    }
+
     /// Scans the string or number that starts at `chunk[pos]`.
+    #[inline]
     fn scalar(
         &mut self,
         map: &StoreMap,
@@ -468,6 +490,7 @@ impl Scanner {
         Ok(Some(end))
     }
 
+    #[inline]
     fn literal(
         &mut self,
         chunk: &[u8],
@@ -490,6 +513,7 @@ impl Scanner {
         Ok(Some(pos + available))
     }
 
+    #[inline]
     fn open(&mut self, container: Container, pos: usize) -> Result<usize, MalformedJson> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(self.error(pos, "nesting deeper than 512 arrays and objects"));
@@ -503,6 +527,7 @@ impl Scanner {
     }
 
     /// Closes the innermost container at its bracket, `chunk[pos]`.
+    #[inline]
     fn close(&mut self, pos: usize) -> usize {
         self.stack.pop();
         self.value_done(self.base + pos + 1);
@@ -510,6 +535,7 @@ impl Scanner {
     }
 
     /// Moves on after a value that ended at absolute offset `end`.
+    #[inline]
     fn value_done(&mut self, end: usize) {
         if self.record_depth.is_some() && self.stack == [Container::Array] {
             self.elements.push((self.element_start, end));
@@ -517,6 +543,7 @@ impl Scanner {
         self.expect = Expect::Separator;
     }
 
+    #[inline]
     fn separator(&mut self, pos: usize, byte: u8) -> Result<usize, MalformedJson> {
         match (self.stack.last(), byte) {
             (Some(Container::Object), b',') => self.expect = Expect::Key,
@@ -535,21 +562,42 @@ impl Scanner {
         Ok(pos + 1)
     }
 
+    #[inline]
     fn key(&mut self, chunk: &[u8], pos: usize, byte: u8) -> Result<Option<usize>, MalformedJson> {
         if byte != b'"' {
             return Err(self.error(pos, "expected a string key"));
         }
         let start = self.base + pos;
-        let mut scan = StringScan::default();
-        let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
-            self.pending = Pending::Key { start, scan };
-            return Ok(None);
+        let end = if let Some(end) = string::plain_ascii_end(chunk, pos + 1) {
+            // Fast path: a plain key that ends in this chunk is its own name.
+            let name = chunk.get(pos + 1..end - 1).unwrap_or_default();
+            self.slot = self.classify_plain_key(name, self.stack.len());
+            self.expect = Expect::Colon;
+            end
+        } else {
+            let mut scan = StringScan::default();
+            let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
+                self.pending = Pending::Key { start, scan };
+                return Ok(None);
+            };
+            self.key_done(chunk, start, end, scan.has_escape);
+            end
         };
-        self.key_done(chunk, start, end, scan.has_escape);
-        Ok(Some(end))
+
+        // Take the colon here when it is in sight, saving a turn of the main loop.
+        let mut next = end;
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = chunk.get(next) {
+            next += 1;
+        }
+        if chunk.get(next) == Some(&b':') {
+            self.expect = Expect::Value;
+            next += 1;
+        }
+        Ok(Some(next))
     }
 
     /// Classifies the key that started at absolute offset `start` and ends at `chunk[end]`.
+    #[inline]
     fn key_done(&mut self, chunk: &[u8], start: usize, end: usize, has_escape: bool) {
         let length = self.base + end - start;
         let head = chunk.get(..end).unwrap_or_default();
@@ -570,6 +618,7 @@ impl Scanner {
     }
 
     /// Decides what the value after a key is, from the key token with its quotes.
+    #[inline]
     fn classify_key(&self, token: &[u8], has_escape: bool) -> Slot {
         let key = StringToken {
             start: 0,
@@ -601,6 +650,7 @@ impl Scanner {
 
     /// Classifies a key without escapes by its raw bytes. Most keys are dismissed by length
     /// and first letter alone. Must agree with the decoding path in [`Self::classify_key`].
+    #[inline(always)]
     fn classify_plain_key(&self, name: &[u8], depth: usize) -> Slot {
         let first = name.first().map_or(0, u8::to_ascii_lowercase);
         match (name.len(), first) {
@@ -629,6 +679,7 @@ impl Scanner {
     }
 
     /// Finishes a scalar value that ends at `chunk[value.end - base]`.
+    #[inline]
     fn value_end(&mut self, map: &StoreMap, chunk: &[u8], value: Finished, out: &mut impl Output) {
         if value.slot != Slot::Plain {
             let end = value.end - self.base;

@@ -201,7 +201,7 @@ impl StringScan {
                 Err(_) => break,
             }
         }
-        if chunk.get(pos).is_none() {
+        if pos >= chunk.len() {
             return None;
         }
         // `chunk[pos]` does not continue the sequence. It is scanned again as part of the
@@ -256,8 +256,18 @@ fn control_character(at: usize) -> MalformedJson {
     MalformedJson::at(at, "control character in string (must be escaped)")
 }
 
+/// Returns the index one past the closing quote of a string whose content starts at `pos`,
+/// when that content is plain ASCII without escapes and ends in `chunk`: the common case,
+/// which needs no [`StringScan`] state.
+#[inline]
+pub(super) fn plain_ascii_end(chunk: &[u8], pos: usize) -> Option<usize> {
+    let end = skip_plain_ascii(chunk, pos);
+    (chunk.get(end) == Some(&b'"')).then_some(end + 1)
+}
+
 /// Returns the offset of the first quote, backslash, control character or non-ASCII byte at
 /// or after `pos`, or the input length.
+#[inline]
 fn skip_plain_ascii(input: &[u8], mut pos: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
