@@ -49,8 +49,12 @@ fn expected_page(count: usize) -> String {
     )
 }
 
-/// A body that sends each part as its own frame, so each becomes one HTTP/1.1 chunk.
-struct Frames(VecDeque<Bytes>);
+/// A body that sends each part as its own frame, so each becomes one HTTP/1.1 chunk. With
+/// `stall`, it then sends nothing more and never ends.
+struct Frames {
+    parts: VecDeque<Bytes>,
+    stall: bool,
+}
 
 impl hyper::body::Body for Frames {
     type Data = Bytes;
@@ -60,7 +64,11 @@ impl hyper::body::Body for Frames {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|part| Ok(Frame::data(part))))
+        match self.parts.pop_front() {
+            Some(part) => Poll::Ready(Some(Ok(Frame::data(part)))),
+            None if self.stall => Poll::Pending,
+            None => Poll::Ready(None),
+        }
     }
 }
 
@@ -100,7 +108,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 /// Builds the response the fake ShipStation sends for a request path.
 fn upstream_response(path_and_query: &str) -> Response<Frames> {
     let small = page(CONNECT, 3);
+    let first_order = Bytes::from(format!(r#"{{"orders":[{}"#, order(CONNECT)));
+    let stall = path_and_query.starts_with("/orders?stall=");
     let (parts, encoding, length) = match path_and_query {
+        "/orders?stall=before-first" => (Vec::new(), None, None),
+        "/orders?stall=after-first" => (vec![first_order], None, None),
+        "/orders?gzip=broken" => (vec![Bytes::from_static(&[0xff; 64])], Some("gzip"), None),
         "/orders?cut=1" => (cut_every(small.as_bytes(), 1), None, None),
         "/orders?cut=3" => (cut_every(small.as_bytes(), 3), None, None),
         "/orders?cut=tokens" => (cut_inside_tokens(&small), None, None),
@@ -117,7 +130,10 @@ fn upstream_response(path_and_query: &str) -> Response<Frames> {
             (cut_every(html.as_bytes(), 5), None, Some(length))
         }
     };
-    let mut response = Response::new(Frames(parts.into()));
+    let mut response = Response::new(Frames {
+        parts: parts.into(),
+        stall,
+    });
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     if let Some(encoding) = encoding {
@@ -129,8 +145,8 @@ fn upstream_response(path_and_query: &str) -> Response<Frames> {
     response
 }
 
-/// Starts the proxy, with the admin listener and `max_body` of 4 KiB, in front of the fake
-/// ShipStation on a TLS listener of its own.
+/// Starts the proxy, with the admin listener, `max_body` of 4 KiB and a 2 s request timeout,
+/// in front of the fake ShipStation on a TLS listener of its own.
 async fn start() -> Harness {
     let upstream = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -140,6 +156,7 @@ async fn start() -> Harness {
         upstream: Some(format!("https://{address}")),
         admin: true,
         max_body: 4096,
+        request_timeout: std::time::Duration::from_secs(2),
         ..HarnessOptions::default()
     })
     .await;
@@ -270,4 +287,72 @@ async fn invalid_json_passes_untranslated() {
         &labels,
     );
     assert_eq!(after, before + 2.0);
+}
+
+#[tokio::test]
+async fn failure_before_first_byte_is_error_response() {
+    let harness = start().await;
+    let cases = [
+        ("/orders?stall=before-first", 504, "upstream_timeout"),
+        ("/orders?gzip=broken", 502, "upstream_bad_encoding"),
+    ];
+    for (path, status, code) in cases {
+        let reply = harness
+            .client
+            .send(
+                Method::GET,
+                &format!("{}{path}", harness.mirror_url),
+                None,
+                &[("accept-encoding", "gzip")],
+            )
+            .await;
+        assert_eq!(reply.status, status, "{path}: {}", reply.text());
+        assert_eq!(reply.json()["code"], code, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn stall_after_first_byte_cuts_body() {
+    use http_body_util::BodyExt;
+
+    let harness = start().await;
+    let client = common::raw_client::<http_body_util::Full<Bytes>>(&harness.ca_file, false);
+    let request = Request::get(format!("{}/orders?stall=after-first", harness.mirror_url))
+        .header("authorization", &harness.client.authorization)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .expect("request");
+    let response = client.request(request).await.expect("response head");
+    assert_eq!(response.status(), 200);
+
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match body.frame().await {
+                Some(Ok(frame)) => received.extend_from_slice(frame.data_ref().expect("data")),
+                Some(Err(error)) => return Err(error),
+                None => return Ok(()),
+            }
+        }
+    })
+    .await
+    .expect("the proxy ended the stalled body");
+    assert!(
+        ended.is_err(),
+        "the body ends with an error, not as if complete"
+    );
+
+    let order = order(CONNECT)
+        .replace(
+            &format!("\"storeId\":{CONNECT}"),
+            &format!("\"storeId\":{LEGACY}"),
+        )
+        .replace(
+            &format!("\"storeID\":\"{CONNECT}\""),
+            &format!("\"storeID\":\"{LEGACY}\""),
+        );
+    assert_eq!(
+        String::from_utf8_lossy(&received),
+        format!(r#"{{"orders":[{order}"#)
+    );
 }
