@@ -214,6 +214,24 @@ async fn lenient_json_with_legacy_id_rejected() {
 }
 
 #[tokio::test]
+async fn long_store_id_request_rejected() {
+    // ShipStation trims white space around an ID, so this value names the legacy store, but
+    // it is too long for the rewriter to read.
+    let harness = Harness::start().await;
+    harness.take_requests();
+    let padding = " ".repeat(storebridge::rewrite::MAX_HELD_VALUE);
+    let body = format!(r#"{{"storeId":"{padding}{LEGACY}"}}"#);
+    let reply = harness
+        .post(Mode::Mirror, "/stores/refreshstore", &body)
+        .await;
+    assert_own_error(&reply, 400, "untranslatable_body");
+    assert!(
+        harness.take_requests().is_empty(),
+        "nothing reached the sandbox"
+    );
+}
+
+#[tokio::test]
 async fn lenient_json_without_store_forwarded() {
     let harness = Harness::start().await;
     harness.take_requests();
