@@ -423,15 +423,22 @@ impl Scanner {
             b'{' => self.open(Container::Object, pos).map(Some),
             b'[' => self.open(Container::Array, pos).map(Some),
             b'"' => self.string(map, chunk, pos, slot, out),
-            b'-' | b'0'..=b'9' => {
-                // Only a store ID is read from a number; a URL or message must be a string.
-                let slot = if slot == Slot::StoreId {
-                    Slot::StoreId
-                } else {
-                    Slot::Plain
-                };
+            b'-' | b'0'..=b'9' if slot == Slot::StoreId => {
                 let scan = ValueScan::Number(NumberScan::start(byte));
                 self.scalar(map, chunk, pos, slot, scan, out)
+            }
+            // Only a store ID is read from a number; a URL or message must be a string.
+            b'-' | b'0'..=b'9' => {
+                let mut scan = NumberScan::start(byte);
+                let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
+                    let start = self.base + pos;
+                    let scan = ValueScan::Number(scan);
+                    let slot = Slot::Plain;
+                    self.pending = Pending::Value { start, slot, scan };
+                    return Ok(None);
+                };
+                self.value_done(self.base + end);
+                Ok(Some(end))
             }
             b't' => self.literal(chunk, pos, b"true"),
             b'f' => self.literal(chunk, pos, b"false"),
@@ -498,7 +505,13 @@ impl Scanner {
         word: &'static [u8],
     ) -> Result<Option<usize>, MalformedJson> {
         let available = word.len().min(chunk.len() - pos);
-        if chunk.get(pos..pos + available) != word.get(..available) {
+        let seen = chunk.get(pos..pos + available).unwrap_or_default();
+        // A byte loop: the words are too short to be worth a call to `memcmp`.
+        if !seen
+            .iter()
+            .zip(word)
+            .all(|(byte, expected)| byte == expected)
+        {
             return Err(invalid_literal(self.base + pos));
         }
         if available < word.len() {
