@@ -8,7 +8,9 @@
 //!
 //! `inbound` translates legacy IDs to connect IDs as for a client's call; `mirror` translates
 //! connect IDs back with URL rewriting on, as for a response on a `mirror` listener. One order in
-//! four carries the mapped store, the rest carry unmapped stores.
+//! four carries the mapped store, the rest carry unmapped stores. `storebridge` rewrites the
+//! body in one piece. `storebridge_stream_16k` feeds it to `JsonStream` in 16 KiB chunks and
+//! copies the output, as a streamed mirror response does.
 //!
 //! Run with `cargo bench --bench rewrite`; criterion reports the throughput in MiB/s and
 //! MB/s is that number times 1.048576. `cargo bench --bench rewrite -- --quick` takes a few
@@ -17,12 +19,16 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Value};
 
-use storebridge::rewrite::{rewrite_json, JsonOptions};
+use std::sync::Arc;
+
+use storebridge::rewrite::{rewrite_json, JsonOptions, JsonStream};
 use storebridge::stores::{Direction, StoreId, StoreMap, StorePair};
 
 const ORDER: &str = include_str!("../src/rewrite/testdata/order.json");
 const LEGACY: u64 = 12345;
 const CONNECT: u64 = 7654321;
+/// Chunk size of the streamed rewrite: about what a TLS read or an HTTP/2 frame delivers.
+const STREAM_CHUNK: usize = 16 * 1024;
 
 fn store_map() -> StoreMap {
     StoreMap::new(vec![StorePair {
@@ -101,6 +107,27 @@ fn webhooks_list(count: u64, mapped: u64) -> Vec<u8> {
     serde_json::to_vec(&json!({ "webhooks": hooks })).expect("list serialises")
 }
 
+/// Rewrites `input` in chunks of [`STREAM_CHUNK`] into one reused output buffer, returning
+/// the number of bytes written.
+fn stream_rewrite(
+    input: &[u8],
+    map: &Arc<StoreMap>,
+    direction: Direction,
+    options: JsonOptions,
+) -> usize {
+    let mut rewriter = JsonStream::new(map.clone(), direction, options);
+    let mut output = Vec::with_capacity(STREAM_CHUNK + 64);
+    let mut written = 0;
+    for chunk in input.chunks(STREAM_CHUNK) {
+        output.clear();
+        rewriter.feed(chunk, &mut output);
+        written += output.len();
+    }
+    output.clear();
+    rewriter.finish(&mut output);
+    written + output.len()
+}
+
 /// Rewrites the naive way, as the baseline: parse, change the tree, serialise. This loses
 /// key order, number spelling and escapes, which is why storebridge does not do it.
 fn naive_rewrite(input: &[u8], map: &StoreMap, direction: Direction) -> Vec<u8> {
@@ -157,6 +184,7 @@ fn naive_url(value: &mut Value, map: &StoreMap, direction: Direction) {
 
 fn bench_rewrite(c: &mut Criterion) {
     let map = store_map();
+    let shared_map = Arc::new(store_map());
     let directions = [
         (
             "inbound",
@@ -188,12 +216,19 @@ fn bench_rewrite(c: &mut Criterion) {
             // Check the bench rewrites what it claims to before timing it.
             let result = rewrite_json(body, &map, direction, options).expect("valid JSON");
             assert!(result.count > 0, "{body_name} has no mapped store ID");
+            let expected_len = result.body.as_ref().map_or(body.len(), Vec::len);
+            let streamed_len = stream_rewrite(body, &shared_map, direction, options);
+            assert_eq!(streamed_len, expected_len, "{body_name} streamed");
 
             let mut group = c.benchmark_group(format!("{direction_name}/{body_name}"));
             group.throughput(Throughput::Bytes(body.len() as u64));
             group.bench_function(BenchmarkId::new("storebridge", body.len()), |b| {
                 b.iter(|| rewrite_json(body, &map, direction, options).expect("valid JSON"))
             });
+            group.bench_function(
+                BenchmarkId::new("storebridge_stream_16k", body.len()),
+                |b| b.iter(|| stream_rewrite(body, &shared_map, direction, options)),
+            );
             group.bench_function(BenchmarkId::new("serde_json_value", body.len()), |b| {
                 b.iter(|| naive_rewrite(body, &map, direction))
             });

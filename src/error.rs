@@ -51,6 +51,8 @@ pub enum ProxyError {
     Untranslatable(#[source] MalformedJson),
     #[error("request body of type {content_type} may name a legacy store")]
     UnsupportedBody { content_type: String },
+    #[error("request body has a store ID value longer than {limit} bytes")]
+    StoreIdTooLong { limit: usize },
     #[error("request body was not received within {}", humantime::format_duration(*.timeout))]
     ClientBodyTimeout { timeout: std::time::Duration },
     #[error("request URI is invalid")]
@@ -86,6 +88,7 @@ impl ProxyError {
             | ProxyError::RequestEncoding { .. }
             | ProxyError::Untranslatable(_)
             | ProxyError::UnsupportedBody { .. }
+            | ProxyError::StoreIdTooLong { .. }
             | ProxyError::BadUri(_) => StatusCode::BAD_REQUEST,
             ProxyError::ClientBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -108,9 +111,9 @@ impl ProxyError {
             ProxyError::ClientBody(_) => "request_body_failed",
             ProxyError::RequestEncoding { .. } => "request_bad_encoding",
             ProxyError::UnsupportedEncoding(_) => "unsupported_encoding",
-            ProxyError::Untranslatable(_) | ProxyError::UnsupportedBody { .. } => {
-                "untranslatable_body"
-            }
+            ProxyError::Untranslatable(_)
+            | ProxyError::UnsupportedBody { .. }
+            | ProxyError::StoreIdTooLong { .. } => "untranslatable_body",
             ProxyError::ClientBodyTimeout { .. } => "request_body_timeout",
             ProxyError::BadUri(_) => "bad_request_uri",
             ProxyError::Throttled { .. } => "rate_limited",
@@ -163,6 +166,11 @@ impl ProxyError {
                 "The request body has Content-Type {content_type:?} and may name a legacy store. storebridge \
                  translates store IDs only in JSON and form bodies, so it did not forward it. Send the body as \
                  application/json."
+            ),
+            ProxyError::StoreIdTooLong { limit } => format!(
+                "The request body has a store ID value longer than {limit} bytes. storebridge does not \
+                 translate values that long, so it did not forward the request. Send the store ID as a plain \
+                 number or numeric string."
             ),
             ProxyError::ClientBodyTimeout { timeout } => format!(
                 "The request body did not arrive within {}. Nothing was forwarded; send the request again.",

@@ -62,6 +62,9 @@ pub struct Metrics {
     pub guard_refusals: Counter,
     pub guard_overrides: Counter,
     pub webhook_events_accepted: Counter,
+    /// Mirror JSON responses that turned out not to be valid JSON, so that all of the body,
+    /// or the rest of it from the error on, passed untranslated.
+    pub invalid_json_responses: Counter,
     pub deliveries: Family<OutcomeLabels, Counter>,
     /// Events waiting for delivery, read from the store when metrics are served.
     pub relay_queue_depth: Gauge,
@@ -83,6 +86,12 @@ impl Metrics {
             "rewrites",
             "Store IDs rewritten, by location and direction",
             rewrites.clone(),
+        );
+        let invalid_json_responses = Counter::default();
+        registry.register(
+            "invalid_json_responses",
+            "Mirror JSON responses that were not valid JSON, passed untranslated from the error on",
+            invalid_json_responses.clone(),
         );
         // 5 ms to about 80 s: ShipStation responds in tens of milliseconds to tens of seconds.
         let upstream_seconds = Histogram::new(exponential_buckets(0.005, 2.0, 15));
@@ -206,6 +215,7 @@ impl Metrics {
             guard_refusals,
             guard_overrides,
             webhook_events_accepted,
+            invalid_json_responses,
             deliveries,
             relay_queue_depth,
             relay_dead_letters,

@@ -3,11 +3,13 @@
 //! The generator builds random documents as trees with store ID keys planted at random
 //! depths, spellings and escapings. Rendering a tree writes the input text and, independently,
 //! the exact text the rewriter must return, so no property relies on the rewriter to find the
-//! planted values. serde_json is used only as an oracle for structure and validity.
+//! planted values. serde_json is used only as an oracle for structure and validity. The
+//! streaming rewrite is checked against the one-shot one on the same documents cut into
+//! random chunks.
 
 use proptest::prelude::*;
 use serde_json::Value;
-use storebridge::rewrite::{rewrite_json, JsonOptions};
+use storebridge::rewrite::{rewrite_json, JsonOptions, JsonStream, MalformedJson};
 use storebridge::stores::{Direction, StoreId, StoreMap, StorePair};
 
 const LEGACY: [u64; 2] = [12345, 98765];
@@ -397,6 +399,32 @@ fn without_connect_ids(node: Node) -> Node {
     }
 }
 
+/// Output, count and error of a streamed rewrite.
+type Streamed = (Vec<u8>, usize, Option<MalformedJson>);
+
+/// Rewrites `input` fed in chunks: one byte at a time with `bytewise`, else cut at `cuts`.
+fn streamed(input: &[u8], cuts: &[prop::sample::Index], bytewise: bool) -> Streamed {
+    let mut bounds: Vec<usize> = cuts.iter().map(|cut| cut.index(input.len() + 1)).collect();
+    if bytewise {
+        bounds = (0..input.len()).collect();
+    }
+    bounds.push(0);
+    bounds.push(input.len());
+    bounds.sort_unstable();
+
+    let mut rewriter = JsonStream::new(
+        std::sync::Arc::new(map()),
+        Direction::ToConnect,
+        JsonOptions::default(),
+    );
+    let mut output = Vec::new();
+    for window in bounds.windows(2) {
+        rewriter.feed(&input[window[0]..window[1]], &mut output);
+    }
+    rewriter.finish(&mut output);
+    (output, rewriter.count(), rewriter.error().cloned())
+}
+
 fn rewritten(input: &[u8], direction: Direction) -> (Vec<u8>, usize) {
     let result = rewrite_json(input, &map(), direction, JsonOptions::default()).unwrap();
     (result.body.unwrap_or_else(|| input.to_vec()), result.count)
@@ -521,6 +549,47 @@ proptest! {
         let rendered = render_document(&document);
         let mutated = mutations.iter().fold(rendered.input, apply);
         agrees_with_serde(&mutated)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn split_documents_match_one_shot(
+        document in document(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        bytewise in prop::bool::weighted(0.2),
+    ) {
+        let rendered = render_document(&document);
+        let (expected, count) = rewritten(&rendered.input, Direction::ToConnect);
+        let (output, streamed_count, error) = streamed(&rendered.input, &cuts, bytewise);
+        prop_assert_eq!(String::from_utf8_lossy(&output), String::from_utf8_lossy(&expected));
+        prop_assert_eq!(streamed_count, count);
+        prop_assert_eq!(error, None);
+    }
+
+    /// Invalid input gives the one-shot error for every split, and the same output bytes:
+    /// the rewrite stops at the same place.
+    #[test]
+    fn split_mutated_documents_same_decision(
+        document in document(),
+        mutations in prop::collection::vec(mutation(), 1..3),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 1..8),
+        bytewise in prop::bool::weighted(0.2),
+    ) {
+        let rendered = render_document(&document);
+        let mutated = mutations.iter().fold(rendered.input, apply);
+        let whole = streamed(&mutated, &[], false);
+        let split = streamed(&mutated, &cuts, bytewise);
+        prop_assert_eq!(&split, &whole);
+        match rewrite_json(&mutated, &map(), Direction::ToConnect, JsonOptions::default()) {
+            Ok(result) => {
+                prop_assert_eq!(whole.2, None);
+                prop_assert_eq!(whole.0, result.body.unwrap_or(mutated));
+            }
+            Err(error) => prop_assert_eq!(whole.2, Some(error)),
+        }
     }
 }
 

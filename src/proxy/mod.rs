@@ -8,8 +8,10 @@
 pub mod body;
 pub mod guard;
 pub mod headers;
+mod pipeline;
 pub mod request;
 pub mod response;
+mod rewrite_body;
 pub mod route;
 
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use hyper::body::Incoming;
 
 use self::body::{ReadError, ResponseBody};
 use self::request::RewriteCounts;
-use self::response::ResponseContext;
+use self::response::{ResponseContext, ResponseRewrites};
 use self::route::Route;
 use crate::config::Mode;
 use crate::error::ProxyError;
@@ -59,7 +61,7 @@ pub struct Proxy {
 #[derive(Default)]
 struct Outcome {
     request_rewrites: RewriteCounts,
-    response_rewrites: usize,
+    response_rewrites: ResponseRewrites,
     upstream_ms: Option<f64>,
 }
 
@@ -105,7 +107,13 @@ impl Proxy {
 
         let status = response.status().as_u16();
         self.record_metrics(label, status, &outcome);
-        let rewrites = outcome.request_rewrites.total() + outcome.response_rewrites;
+        // A response rewritten while it streams is still being sent: its count goes to the
+        // metrics when it ends, and `response_streamed` marks it here.
+        let (response_rewrites, response_streamed) = match outcome.response_rewrites {
+            ResponseRewrites::Counted(count) => (count, false),
+            ResponseRewrites::Streamed => (0, true),
+        };
+        let rewrites = outcome.request_rewrites.total() + response_rewrites;
         tracing::info!(
             target: "storebridge::access",
             method = %method,
@@ -113,6 +121,7 @@ impl Proxy {
             status,
             rewrites,
             mapped = rewrites > 0,
+            response_streamed,
             mode = self.mode.as_str(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             upstream_ms = outcome.upstream_ms,
@@ -135,7 +144,9 @@ impl Proxy {
         metrics.count_rewrites("path", "to_connect", counts.path);
         metrics.count_rewrites("query", "to_connect", counts.query);
         metrics.count_rewrites("body", "to_connect", counts.body);
-        metrics.count_rewrites("body", "to_legacy", outcome.response_rewrites);
+        if let ResponseRewrites::Counted(count) = outcome.response_rewrites {
+            metrics.count_rewrites("body", "to_legacy", count);
+        }
     }
 
     async fn forward(
@@ -262,6 +273,7 @@ impl Proxy {
             max_body: shared.max_body,
             body_timeout: shared.upstream.request_timeout(),
             via_token: &shared.via_token,
+            metrics: &shared.metrics,
         };
         let (response, response_rewrites) =
             response::translate(upstream_response, &context).await?;

@@ -155,6 +155,11 @@ fn rewrite_json_body(
     map: &StoreMap,
 ) -> Result<(Option<Vec<u8>>, usize), ProxyError> {
     match rewrite::rewrite_json(decoded, map, Direction::ToConnect, JsonOptions::default()) {
+        // A store ID too long for the rewriter to read could still name a legacy store once
+        // ShipStation trims it (white space, leading zeros), so it is not forwarded.
+        Ok(result) if result.skipped_long > 0 => Err(ProxyError::StoreIdTooLong {
+            limit: rewrite::MAX_HELD_VALUE,
+        }),
         Ok(result) => Ok((result.body, result.count)),
         Err(malformed) => {
             // ShipStation's parser accepts some lenient forms. Such a body goes through

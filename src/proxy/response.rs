@@ -1,78 +1,156 @@
 //! Outbound translation for `mirror` listeners: connect store IDs in ShipStation's answers
 //! become legacy IDs again. `translate` listeners and non-JSON or error answers are
 //! streamed through untouched.
+//!
+//! A JSON response is rewritten while it streams ([`RewriteBody`]), except the `GET /stores`
+//! list: merging a legacy store with its connect partner needs the whole list, which is
+//! small, so that one is read whole, up to `limits.max_body`, and sent with a new
+//! `Content-Length`.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::body::{self, ReadError, ResponseBody};
+use super::body::{self, Coding, ReadError, ResponseBody};
 use super::headers;
+use super::rewrite_body::{RewriteBody, StreamError};
 use super::route::Route;
 use crate::config::Mode;
 use crate::error::ProxyError;
-use crate::rewrite::{self, JsonOptions, JsonRewrite, MalformedJson};
+use crate::metrics::Metrics;
+use crate::rewrite::{self, JsonOptions, JsonStream};
 use crate::stores::{Direction, StoreMap};
 
 /// What the proxy needs to know to translate one answer.
 pub struct ResponseContext<'a> {
     pub mode: Mode,
     pub route: Route,
-    pub map: &'a StoreMap,
+    pub map: &'a Arc<StoreMap>,
     pub max_body: u64,
     pub body_timeout: std::time::Duration,
     pub via_token: &'a str,
+    pub metrics: &'a Arc<Metrics>,
 }
 
-/// Prepares ShipStation's response for the client. Returns it with the number of store IDs
-/// rewritten.
+/// How many store IDs the response rewrite replaced, as far as is known when the response
+/// head is returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseRewrites {
+    /// Replaced before the response was returned; zero when nothing was rewritten.
+    Counted(usize),
+    /// Rewritten while the body streams: the body adds its count to the metrics at its end.
+    Streamed,
+}
+
+impl Default for ResponseRewrites {
+    fn default() -> Self {
+        ResponseRewrites::Counted(0)
+    }
+}
+
+/// Prepares ShipStation's response for the client. Returns it with the store IDs rewritten
+/// in it so far.
 pub async fn translate(
     upstream: Response<Incoming>,
     context: &ResponseContext<'_>,
-) -> Result<(Response<ResponseBody>, usize), ProxyError> {
+) -> Result<(Response<ResponseBody>, ResponseRewrites), ProxyError> {
     let (mut parts, body) = upstream.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);
     headers::append_via(&mut parts.headers, parts.version, context.via_token);
+    let untouched = ResponseRewrites::Counted(0);
 
     let rewrite = context.mode == Mode::Mirror
         && parts.status.is_success()
         && headers::is_json(&parts.headers)
         && !context.map.is_empty();
+    // Streamed as it arrives; a stall longer than the request timeout ends it.
+    let upstream_body = body::IdleTimeoutBody::new(body, context.body_timeout);
     if !rewrite {
-        // Streamed as it arrives; a stall longer than the request timeout ends it.
-        let streamed = body::IdleTimeoutBody::new(body, context.body_timeout).boxed();
-        return Ok((Response::from_parts(parts, streamed), 0));
+        return Ok((
+            Response::from_parts(parts, upstream_body.boxed()),
+            untouched,
+        ));
     }
-
-    let raw = match tokio::time::timeout(
-        context.body_timeout,
-        body::read_limited(body, context.max_body),
-    )
-    .await
-    {
-        Ok(Ok(raw)) => raw,
-        Ok(Err(ReadError::TooLarge)) => {
-            return Err(ProxyError::UpstreamBodyTooLarge {
-                limit: context.max_body,
-            })
-        }
-        Ok(Err(ReadError::Failed(error))) => return Err(ProxyError::UpstreamFailed(error)),
-        Err(_) => {
-            return Err(ProxyError::UpstreamTimeout {
-                timeout: context.body_timeout,
-            })
-        }
-    };
 
     // An encoding storebridge cannot decode is passed on as it came: the client asked for it.
     let coding = match body::content_coding(&parts.headers) {
         Ok(coding) => coding,
         Err(unknown) => {
             tracing::warn!(encoding = %unknown, "response left untranslated: unknown content encoding");
-            return Ok((Response::from_parts(parts, body::full(raw)), 0));
+            return Ok((
+                Response::from_parts(parts, upstream_body.boxed()),
+                untouched,
+            ));
         }
     };
+    if context.route == Route::StoreList {
+        return translate_whole(parts, upstream_body, coding, context).await;
+    }
+
+    let options = JsonOptions {
+        urls: true,
+        refresh_message: context.route == Route::RefreshStore,
+    };
+    let json = JsonStream::new(context.map.clone(), Direction::ToLegacy, options);
+    let mut rewritten = RewriteBody::new(upstream_body, coding, json, context.metrics.clone());
+    rewritten
+        .prime()
+        .await
+        .map_err(|error| stream_error(error, context))?;
+
+    // The length changes with the IDs: HTTP/1.1 sends the body chunked, HTTP/2 needs none.
+    if !rewritten.passes_unchanged() {
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+    }
+    Ok((
+        Response::from_parts(parts, rewritten.boxed()),
+        ResponseRewrites::Streamed,
+    ))
+}
+
+/// Maps a failure before the first rewritten byte to the error response it deserves.
+fn stream_error(error: StreamError, context: &ResponseContext<'_>) -> ProxyError {
+    match error {
+        StreamError::Encoding { encoding, source } => {
+            ProxyError::UpstreamEncoding { encoding, source }
+        }
+        StreamError::Upstream(source) if source.is::<body::BodyStalled>() => {
+            ProxyError::UpstreamTimeout {
+                timeout: context.body_timeout,
+            }
+        }
+        StreamError::Upstream(source) => ProxyError::UpstreamFailed(source),
+    }
+}
+
+/// Reads the `GET /stores` list whole, merges it, and sends it with a new length.
+async fn translate_whole(
+    mut parts: http::response::Parts,
+    body: body::IdleTimeoutBody<Incoming>,
+    coding: Option<Coding>,
+    context: &ResponseContext<'_>,
+) -> Result<(Response<ResponseBody>, ResponseRewrites), ProxyError> {
+    let read = body::read_limited(body, context.max_body);
+    let raw = match tokio::time::timeout(context.body_timeout, read).await {
+        Ok(Ok(raw)) => raw,
+        Ok(Err(ReadError::TooLarge)) => {
+            return Err(ProxyError::UpstreamBodyTooLarge {
+                limit: context.max_body,
+            })
+        }
+        Ok(Err(ReadError::Failed(error))) if !error.is::<body::BodyStalled>() => {
+            return Err(ProxyError::UpstreamFailed(error))
+        }
+        Ok(Err(ReadError::Failed(_))) | Err(_) => {
+            return Err(ProxyError::UpstreamTimeout {
+                timeout: context.body_timeout,
+            })
+        }
+    };
+
     let decoded: std::borrow::Cow<'_, [u8]> = match coding {
         None => raw.as_ref().into(),
         Some(coding) => match body::decode(coding, &raw, context.max_body) {
@@ -91,15 +169,20 @@ pub async fn translate(
         },
     };
 
-    let result = match rewrite_for_route(&decoded, context) {
+    let result = match rewrite::merge_store_list(&decoded, context.map) {
         Ok(result) => result,
         Err(malformed) => {
+            context.metrics.invalid_json_responses.inc();
             tracing::warn!(%malformed, "response left untranslated: upstream sent invalid JSON");
-            return Ok((Response::from_parts(parts, body::full(raw)), 0));
+            return Ok((
+                Response::from_parts(parts, body::full(raw)),
+                ResponseRewrites::Counted(0),
+            ));
         }
     };
+    let count = ResponseRewrites::Counted(result.count);
     let Some(rewritten) = result.body else {
-        return Ok((Response::from_parts(parts, body::full(raw)), result.count));
+        return Ok((Response::from_parts(parts, body::full(raw)), count));
     };
 
     let encoded = match coding {
@@ -117,33 +200,6 @@ pub async fn translate(
     );
     Ok((
         Response::from_parts(parts, body::full(Bytes::from(encoded))),
-        result.count,
+        count,
     ))
-}
-
-fn rewrite_for_route(
-    decoded: &[u8],
-    context: &ResponseContext<'_>,
-) -> Result<JsonRewrite, MalformedJson> {
-    match context.route {
-        Route::StoreList => rewrite::merge_store_list(decoded, context.map),
-        Route::RefreshStore => rewrite::rewrite_json(
-            decoded,
-            context.map,
-            Direction::ToLegacy,
-            JsonOptions {
-                urls: true,
-                refresh_message: true,
-            },
-        ),
-        _ => rewrite::rewrite_json(
-            decoded,
-            context.map,
-            Direction::ToLegacy,
-            JsonOptions {
-                urls: true,
-                refresh_message: false,
-            },
-        ),
-    }
 }

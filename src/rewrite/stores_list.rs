@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use crate::rewrite::edit::{apply_edits, Edit};
-use crate::rewrite::json::{JsonOptions, JsonRewrite, MalformedJson, Scanner};
+use crate::rewrite::json::{JsonOptions, JsonRewrite, MalformedJson, RecordedId, Scanner};
 use crate::stores::{Direction, StoreMap};
 
 /// Depth of the store objects' keys: inside the top-level array, inside the object.
@@ -23,9 +23,11 @@ const STORE_OBJECT_DEPTH: usize = 2;
 /// elements (with one adjacent comma each) and the replaced IDs is unchanged. A document that
 /// is not an array is only rewritten. `count` adds removed elements to replaced IDs.
 pub fn merge_store_list(input: &[u8], map: &StoreMap) -> Result<JsonRewrite, MalformedJson> {
-    let mut scanner = Scanner::new(input, map, Direction::ToLegacy, JsonOptions::default());
+    let mut scanner = Scanner::new(Direction::ToLegacy, JsonOptions::default());
     scanner.record_depth = Some(STORE_OBJECT_DEPTH);
-    scanner.document()?;
+    let mut id_edits: Vec<Edit> = Vec::new();
+    scanner.feed(map, input, &mut id_edits)?;
+    scanner.finish(map, &mut id_edits)?;
 
     let element_ids = element_store_ids(&scanner.elements, &scanner.recorded);
     let present: HashSet<u64> = element_ids.iter().flatten().copied().collect();
@@ -38,8 +40,7 @@ pub fn merge_store_list(input: &[u8], map: &StoreMap) -> Result<JsonRewrite, Mal
         .collect();
 
     let deletions = deletion_ranges(&scanner.elements, &removed);
-    let mut edits: Vec<Edit> = scanner
-        .edits
+    let mut edits: Vec<Edit> = id_edits
         .iter()
         .filter(|edit| {
             !deletions
@@ -60,14 +61,12 @@ pub fn merge_store_list(input: &[u8], map: &StoreMap) -> Result<JsonRewrite, Mal
         body,
         count: edits.len(),
         skipped_urls: 0,
+        skipped_long: scanner.skipped_long,
     })
 }
 
 /// Returns each element's own store ID: `None` when it has none, or several that differ.
-fn element_store_ids(
-    elements: &[(usize, usize)],
-    recorded: &[super::json::RecordedId],
-) -> Vec<Option<u64>> {
+fn element_store_ids(elements: &[(usize, usize)], recorded: &[RecordedId]) -> Vec<Option<u64>> {
     elements
         .iter()
         .map(|&(start, end)| {

@@ -492,6 +492,26 @@ pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// Sends a GET with the sandbox's credentials over HTTP/2 only. Returns the protocol
+/// version of the response and the response.
+pub async fn get_http2(harness: &Harness, url: &str) -> (http::Version, Reply) {
+    let client = raw_client::<Full<Bytes>>(&harness.ca_file, true);
+    let request = Request::get(url)
+        .header("authorization", &harness.client.authorization)
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = client.request(request).await.expect("response");
+    let version = response.version();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    let reply = Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    };
+    (version, reply)
+}
+
 /// Builds an HTTPS client trusting the test CA, for tests that need a body type or protocol
 /// [`TestClient`] does not offer: HTTP/2 only with `http2`, HTTP/1.1 otherwise.
 pub fn raw_client<B>(

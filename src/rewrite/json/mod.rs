@@ -1,11 +1,21 @@
-//! Lossless store ID rewriting in JSON documents.
+//! Lossless store ID rewriting in JSON documents, whole or streamed.
 //!
-//! One recursive-descent pass validates the document against RFC 8259 and records an
-//! [`Edit`] for each store ID value. The output is then copied once from the input, so every
-//! byte outside a replaced value stays as it was: key order, number spelling, escapes, white
-//! space and duplicate keys. A parse into `serde_json::Value` would lose all of these.
+//! The scanner is written by hand rather than built on a JSON library because it must keep
+//! every byte outside a replaced value as it was: key order, number spelling, escapes, white
+//! space and duplicate keys. A parse into `serde_json::Value` would lose all of these, and
+//! streaming parsers report values, not the bytes they came from.
+//!
+//! One pass validates the document against RFC 8259 with an explicit stack of open arrays
+//! and objects (no recursion, at most [`MAX_DEPTH`] deep), so it can stop at the end of any
+//! chunk and go on with the next. Every scanned byte is final except those of a store ID,
+//! URL or refresh message value whose end has not arrived, which are held until it does.
+//! [`rewrite_json`] feeds the whole document as one chunk and collects [`Edit`]s, then copies
+//! the input once; [`JsonStream`] writes the rewritten bytes chunk by chunk.
 
 mod number;
+mod output;
+mod scanner;
+mod stream;
 mod string;
 mod text;
 
@@ -13,15 +23,18 @@ mod text;
 mod tests;
 #[cfg(test)]
 mod tests_malformed;
+#[cfg(test)]
+mod tests_stream;
 
 use crate::rewrite::edit::{apply_edits, Edit};
-use crate::rewrite::ids::{is_store_id_name, name_is, parse_id_text};
 use crate::stores::{Direction, StoreMap};
 
-use string::StringToken;
+pub use scanner::MAX_HELD_VALUE;
+pub(crate) use scanner::{RecordedId, Scanner};
+pub use stream::JsonStream;
 
 /// Maximum nesting of arrays and objects. Deeper input is rejected as malformed, which bounds
-/// the recursion depth of the parser.
+/// the stack of open containers.
 pub const MAX_DEPTH: usize = 512;
 
 /// Optional rewrites that [`rewrite_json`] performs besides store ID keys.
@@ -45,6 +58,9 @@ pub struct JsonRewrite {
     pub count: usize,
     /// Number of URL strings left unchanged because they contain JSON escapes.
     pub skipped_urls: usize,
+    /// Number of store ID, URL or message values left unchanged because they are longer
+    /// than [`MAX_HELD_VALUE`].
+    pub skipped_long: usize,
 }
 
 /// The input is not strict JSON.
@@ -67,303 +83,28 @@ impl MalformedJson {
 /// A store ID is the value of any object key named `storeid` or `store_id` (ASCII case
 /// ignored, escapes decoded), at any depth. Numbers and numeric strings are matched by value
 /// and keep their JSON type. Other values under such a key are left alone. See
-/// [`JsonOptions`] for URL and message text.
+/// [`JsonOptions`] for URL and message text. The document is scanned as one chunk by the
+/// same scanner that [`JsonStream`] feeds chunk by chunk.
 pub fn rewrite_json(
     input: &[u8],
     map: &StoreMap,
     direction: Direction,
     options: JsonOptions,
 ) -> Result<JsonRewrite, MalformedJson> {
-    let mut scanner = Scanner::new(input, map, direction, options);
-    scanner.document()?;
+    let mut scanner = Scanner::new(direction, options);
+    let mut edits: Vec<Edit> = Vec::new();
+    scanner.feed(map, input, &mut edits)?;
+    scanner.finish(map, &mut edits)?;
 
-    let body = if scanner.edits.is_empty() {
+    let body = if edits.is_empty() {
         None
     } else {
-        Some(apply_edits(input, &scanner.edits))
+        Some(apply_edits(input, &edits))
     };
     Ok(JsonRewrite {
         body,
-        count: scanner.edits.len(),
+        count: edits.len(),
         skipped_urls: scanner.skipped_urls,
+        skipped_long: scanner.skipped_long,
     })
-}
-
-/// The meaning of the value being parsed, decided by the key in front of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Slot {
-    Plain,
-    StoreId,
-    Url,
-    Message,
-}
-
-/// A store ID value seen directly in an object at [`Scanner::record_depth`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct RecordedId {
-    /// Offset of the value's first byte.
-    pub offset: usize,
-    /// The ID, when the value is one.
-    pub id: Option<u64>,
-}
-
-pub(crate) struct Scanner<'a> {
-    input: &'a [u8],
-    pos: usize,
-    map: &'a StoreMap,
-    direction: Direction,
-    options: JsonOptions,
-    pub edits: Vec<Edit>,
-    pub skipped_urls: usize,
-    /// When set, store ID values of objects at this depth go to `recorded`, and the spans of
-    /// the top-level array's elements go to `elements`.
-    pub record_depth: Option<usize>,
-    pub recorded: Vec<RecordedId>,
-    pub elements: Vec<(usize, usize)>,
-}
-
-impl<'a> Scanner<'a> {
-    pub fn new(
-        input: &'a [u8],
-        map: &'a StoreMap,
-        direction: Direction,
-        options: JsonOptions,
-    ) -> Self {
-        Self {
-            input,
-            pos: 0,
-            map,
-            direction,
-            options,
-            edits: Vec::new(),
-            skipped_urls: 0,
-            record_depth: None,
-            recorded: Vec::new(),
-            elements: Vec::new(),
-        }
-    }
-
-    /// Parses the whole input: one value with optional white space around it.
-    pub fn document(&mut self) -> Result<(), MalformedJson> {
-        self.value(0, Slot::Plain)?;
-        self.skip_space();
-        if self.pos < self.input.len() {
-            return Err(self.error("unexpected data after the JSON value"));
-        }
-        Ok(())
-    }
-
-    fn error(&self, reason: &'static str) -> MalformedJson {
-        MalformedJson::at(self.pos, reason)
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.input.get(self.pos).copied()
-    }
-
-    fn skip_space(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    /// Parses one value inside `depth` enclosing arrays and objects.
-    fn value(&mut self, depth: usize, slot: Slot) -> Result<(), MalformedJson> {
-        self.skip_space();
-        match self.peek() {
-            Some(b'{') => self.object(depth + 1),
-            Some(b'[') => self.array(depth + 1),
-            Some(b'"') => {
-                let token = string::scan_string(self.input, self.pos)?;
-                self.pos = token.end;
-                self.string_value(token, depth, slot);
-                Ok(())
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let token = number::scan_number(self.input, self.pos)?;
-                self.pos = token.end;
-                if slot == Slot::StoreId {
-                    let id = token.integral_value(self.input);
-                    self.store_id(token.start, token.end, id, false, depth);
-                }
-                Ok(())
-            }
-            Some(b't') => self.literal(b"true"),
-            Some(b'f') => self.literal(b"false"),
-            Some(b'n') => self.literal(b"null"),
-            Some(_) => Err(self.error("expected a JSON value")),
-            None => Err(self.error("unexpected end of input, expected a JSON value")),
-        }
-    }
-
-    fn literal(&mut self, word: &'static [u8]) -> Result<(), MalformedJson> {
-        if self.input.get(self.pos..self.pos + word.len()) != Some(word) {
-            return Err(self.error("invalid literal (expected true, false or null)"));
-        }
-        self.pos += word.len();
-        Ok(())
-    }
-
-    fn object(&mut self, depth: usize) -> Result<(), MalformedJson> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nesting deeper than 512 arrays and objects"));
-        }
-        self.pos += 1;
-        self.skip_space();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(());
-        }
-
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a string key"));
-            }
-            let key = string::scan_string(self.input, self.pos)?;
-            self.pos = key.end;
-            let slot = self.classify_key(key, depth);
-
-            self.skip_space();
-            if self.peek() != Some(b':') {
-                return Err(self.error("expected ':' after object key"));
-            }
-            self.pos += 1;
-            self.value(depth, slot)?;
-
-            self.skip_space();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_space();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected ',' or '}' in object")),
-            }
-        }
-    }
-
-    fn array(&mut self, depth: usize) -> Result<(), MalformedJson> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nesting deeper than 512 arrays and objects"));
-        }
-        let record_elements = depth == 1 && self.record_depth.is_some();
-        self.pos += 1;
-        self.skip_space();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(());
-        }
-
-        loop {
-            self.skip_space();
-            let start = self.pos;
-            self.value(depth, Slot::Plain)?;
-            if record_elements {
-                self.elements.push((start, self.pos));
-            }
-
-            self.skip_space();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(self.error("expected ',' or ']' in array")),
-            }
-        }
-    }
-
-    /// Decides what the value after `key` is, from the key's decoded name.
-    fn classify_key(&self, key: StringToken, depth: usize) -> Slot {
-        // Fast path: without escapes the raw bytes are the name, so no decoding is needed.
-        if !key.has_escape {
-            return self.classify_plain_key(key.content(self.input), depth);
-        }
-
-        if is_store_id_name(key.decoded(self.input)) {
-            Slot::StoreId
-        } else if self.options.urls
-            && (name_is(key.decoded(self.input), b"resource_url")
-                || name_is(key.decoded(self.input), b"href"))
-        {
-            Slot::Url
-        } else if self.options.refresh_message
-            && depth == 1
-            && name_is(key.decoded(self.input), b"message")
-        {
-            Slot::Message
-        } else {
-            Slot::Plain
-        }
-    }
-
-    /// Classifies a key without escapes by its raw bytes. Most keys are dismissed by length
-    /// and first letter alone. Must agree with the decoding path in [`Self::classify_key`].
-    fn classify_plain_key(&self, name: &[u8], depth: usize) -> Slot {
-        let first = name.first().map_or(0, u8::to_ascii_lowercase);
-        match (name.len(), first) {
-            (7, b's') if name.eq_ignore_ascii_case(b"storeid") => Slot::StoreId,
-            (8, b's') if name.eq_ignore_ascii_case(b"store_id") => Slot::StoreId,
-            (12, b'r') if self.options.urls && name.eq_ignore_ascii_case(b"resource_url") => {
-                Slot::Url
-            }
-            (4, b'h') if self.options.urls && name.eq_ignore_ascii_case(b"href") => Slot::Url,
-            (7, b'm')
-                if self.options.refresh_message
-                    && depth == 1
-                    && name.eq_ignore_ascii_case(b"message") =>
-            {
-                Slot::Message
-            }
-            _ => Slot::Plain,
-        }
-    }
-
-    fn string_value(&mut self, token: StringToken, depth: usize, slot: Slot) {
-        match slot {
-            Slot::Plain => {}
-            Slot::StoreId => {
-                let id = parse_id_text(token.decoded(self.input));
-                self.store_id(token.start, token.end, id, true, depth);
-            }
-            Slot::Url if token.has_escape => {
-                // NOTE: a URL with JSON escapes (such as `\/` from PHP encoders) is left
-                // unchanged and counted, because re-escaping it exactly is not worth the risk.
-                self.skipped_urls += 1;
-            }
-            Slot::Url => {
-                let content_start = token.start + 1;
-                text::url_edits(
-                    token.content(self.input),
-                    content_start,
-                    self.map,
-                    self.direction,
-                    &mut self.edits,
-                );
-            }
-            Slot::Message => {
-                text::message_edits(
-                    token.content(self.input),
-                    token.start + 1,
-                    self.map,
-                    self.direction,
-                    &mut self.edits,
-                );
-            }
-        }
-    }
-
-    /// Records the store ID value at `input[start..end]` and replaces it when it is mapped.
-    fn store_id(&mut self, start: usize, end: usize, id: Option<u64>, quoted: bool, depth: usize) {
-        if self.record_depth == Some(depth) {
-            self.recorded.push(RecordedId { offset: start, id });
-        }
-        if let Some(new_id) = id.and_then(|id| self.map.translate(self.direction, id)) {
-            self.edits.push(Edit::id(start, end, new_id, quoted));
-        }
-    }
 }

@@ -1,7 +1,117 @@
-//! JSON number tokens: strict RFC 8259 syntax, and the integer a number stands for when a
-//! store ID reader would accept it.
+//! JSON number tokens: strict RFC 8259 syntax checked a byte at a time across chunk
+//! boundaries, and the integer a number stands for when a store ID reader would accept it.
 
 use super::MalformedJson;
+
+/// The state of a number's scan after its last byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum NumberScan {
+    Minus,
+    /// A leading zero: no digit may follow.
+    Zero,
+    Integer,
+    Dot,
+    Fraction,
+    /// After `e` or `E`.
+    Exponent,
+    ExponentSign,
+    ExponentDigits,
+}
+
+impl NumberScan {
+    /// Starts a number at its first byte, a minus sign or a digit.
+    pub fn start(first: u8) -> Self {
+        match first {
+            b'-' => NumberScan::Minus,
+            b'0' => NumberScan::Zero,
+            _ => NumberScan::Integer,
+        }
+    }
+
+    /// Scans `chunk` from `pos`, inside a number. `base` is the absolute offset of
+    /// `chunk[0]`. Returns the index of the first byte after the number, or `None` when the
+    /// chunk ends first, because the next chunk may still continue the number.
+    #[inline]
+    pub fn scan(
+        &mut self,
+        chunk: &[u8],
+        mut pos: usize,
+        base: usize,
+    ) -> Result<Option<usize>, MalformedJson> {
+        loop {
+            // Fast path: a run of digits where digits may follow.
+            if matches!(
+                self,
+                NumberScan::Integer | NumberScan::Fraction | NumberScan::ExponentDigits
+            ) {
+                while chunk.get(pos).is_some_and(u8::is_ascii_digit) {
+                    pos += 1;
+                }
+            }
+            let Some(&byte) = chunk.get(pos) else {
+                return Ok(None);
+            };
+            let digit = byte.is_ascii_digit();
+            *self = match (*self, byte) {
+                (NumberScan::Minus, b'0') => NumberScan::Zero,
+                (NumberScan::Minus, _) if digit => NumberScan::Integer,
+                (NumberScan::Minus, _) => {
+                    return Err(MalformedJson::at(base + pos, "expected digit in number"))
+                }
+                (NumberScan::Zero, _) if digit => {
+                    // The error points at the zero, one byte back.
+                    return Err(MalformedJson::at(
+                        (base + pos).saturating_sub(1),
+                        "leading zero in number",
+                    ));
+                }
+                (NumberScan::Zero | NumberScan::Integer, b'.') => NumberScan::Dot,
+                (NumberScan::Dot, _) if digit => NumberScan::Fraction,
+                (NumberScan::Dot, _) => {
+                    return Err(MalformedJson::at(
+                        base + pos,
+                        "expected digit after decimal point",
+                    ))
+                }
+                (NumberScan::Zero | NumberScan::Integer | NumberScan::Fraction, b'e' | b'E') => {
+                    NumberScan::Exponent
+                }
+                (NumberScan::Exponent, b'+' | b'-') => NumberScan::ExponentSign,
+                (NumberScan::Exponent | NumberScan::ExponentSign, _) if digit => {
+                    NumberScan::ExponentDigits
+                }
+                (NumberScan::Exponent | NumberScan::ExponentSign, _) => {
+                    return Err(MalformedJson::at(base + pos, "expected digit in exponent"))
+                }
+                (NumberScan::Integer | NumberScan::Fraction | NumberScan::ExponentDigits, _)
+                    if digit =>
+                {
+                    *self
+                }
+                (NumberScan::Zero, _)
+                | (NumberScan::Integer, _)
+                | (NumberScan::Fraction, _)
+                | (NumberScan::ExponentDigits, _) => return Ok(Some(pos)),
+            };
+            pos += 1;
+        }
+    }
+
+    /// Returns the error for an input that ends here, `total` bytes long, or `None` when
+    /// the number is complete.
+    pub fn end_of_input(self, total: usize) -> Option<MalformedJson> {
+        let reason = match self {
+            NumberScan::Minus => "expected digit in number",
+            NumberScan::Dot => "expected digit after decimal point",
+            NumberScan::Exponent | NumberScan::ExponentSign => "expected digit in exponent",
+            NumberScan::Zero
+            | NumberScan::Integer
+            | NumberScan::Fraction
+            | NumberScan::ExponentDigits => return None,
+        };
+        Some(MalformedJson::at(total, reason))
+    }
+}
 
 /// A number token spanning `input[start..end]`.
 #[derive(Clone, Copy, Debug)]
@@ -17,7 +127,8 @@ pub(super) struct NumberToken {
     exponent: i64,
 }
 
-/// Scans the number that starts at `start` (a minus sign or a digit).
+/// Scans the number that starts at `start` (a minus sign or a digit) for its parts. The
+/// rewriter calls it on complete store ID numbers that [`NumberScan`] has already checked.
 pub(super) fn scan_number(input: &[u8], start: usize) -> Result<NumberToken, MalformedJson> {
     let digit_at = |pos: usize| input.get(pos).is_some_and(u8::is_ascii_digit);
     let skip_digits = |mut pos: usize| {
@@ -175,6 +286,39 @@ mod tests {
         for (text, offset) in cases {
             let error = scan_number(text.as_bytes(), 0).unwrap_err();
             assert_eq!(error.offset, offset, "{text}: {error}");
+        }
+    }
+
+    /// Scans `text` with [`NumberScan`] in two chunks split at `split`, as the scanner does
+    /// after it has read the first byte.
+    fn scan_split(text: &[u8], split: usize) -> Result<Option<usize>, MalformedJson> {
+        let mut scan = NumberScan::start(text[0]);
+        let (first, second) = text.split_at(split.max(1));
+        if let Some(end) = scan.scan(first, 1, 0)? {
+            return Ok(Some(end));
+        }
+        match scan.scan(second, 0, first.len())? {
+            Some(end) => Ok(Some(first.len() + end)),
+            None => match scan.end_of_input(text.len()) {
+                Some(error) => Err(error),
+                None => Ok(None),
+            },
+        }
+    }
+
+    #[test]
+    fn byte_scan_agrees_with_whole_scan() {
+        let cases = [
+            "12345", "0", "-0", "12.5e-3,", "1E+9]", "01", "-01", "-", "-a", "1.", "1.e5", "1e",
+            "1e+", "1ex", "0.0 ", "99.990,",
+        ];
+        for text in cases {
+            let whole = scan_number(text.as_bytes(), 0).map(|token| token.end);
+            for split in 1..=text.len() {
+                let split_result =
+                    scan_split(text.as_bytes(), split).map(|end| end.unwrap_or(text.len()));
+                assert_eq!(split_result, whole, "{text} split at {split}");
+            }
         }
     }
 

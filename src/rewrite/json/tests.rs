@@ -5,7 +5,7 @@ const ORDER: &str = include_str!("../testdata/order.json");
 const ORDERS_LIST: &str = include_str!("../testdata/orders_list.json");
 const WEBHOOKS_LIST: &str = include_str!("../testdata/webhooks_list.json");
 
-fn map() -> StoreMap {
+pub(super) fn map() -> StoreMap {
     StoreMap::new(vec![
         StorePair {
             legacy: StoreId(12345),

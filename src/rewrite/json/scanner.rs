@@ -1,0 +1,808 @@
+//! The resumable scanner: RFC 8259 validation with an explicit stack of open arrays and
+//! objects, fed one chunk at a time.
+//!
+//! Every byte goes to the [`Output`] as soon as it is scanned, except the bytes of a value
+//! that may be rewritten (a store ID, a URL or the refresh message) while its end is not in
+//! sight yet. Those are held in `held` until the value ends, then written with their edits.
+
+use super::number::{self, NumberScan};
+use super::output::Output;
+use super::string::{self, StringScan, StringToken};
+use super::{text, JsonOptions, MalformedJson, MAX_DEPTH};
+use crate::rewrite::edit::Edit;
+use crate::rewrite::ids::{is_store_id_name, name_is, parse_id_text};
+use crate::stores::{Direction, StoreMap};
+
+/// Maximum length in bytes of a value the rewriter reads whole: a store ID, a URL or the
+/// refresh message. A longer one passes unchanged and is counted in
+/// [`JsonRewrite::skipped_long`](super::JsonRewrite::skipped_long), so that a chunk boundary
+/// inside one never keeps more than this in memory. Real values are a few dozen to a few hundred bytes.
+pub const MAX_HELD_VALUE: usize = 64 * 1024;
+
+/// Maximum length of a key, quotes included, whose bytes are kept across a chunk boundary.
+/// A longer key cannot be a name of interest: the longest name, `resource_url`, has 12
+/// characters, and an escaped character takes at most 6 bytes (`\u0041`).
+const MAX_HELD_KEY: usize = 128;
+
+/// The meaning of the value being parsed, decided by the key in front of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Slot {
+    Plain,
+    StoreId,
+    Url,
+    Message,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Container {
+    Array,
+    Object,
+}
+
+/// The token expected next, apart from white space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    /// A value: the document, an element after `,` or a member value after `:`.
+    Value,
+    /// After `[`: a value or `]`.
+    FirstElement,
+    /// After `{`: a key or `}`.
+    FirstKey,
+    /// After `,` in an object.
+    Key,
+    Colon,
+    /// After a value: `,` or the closing bracket, or only white space after the document.
+    Separator,
+}
+
+/// A token the previous chunk ended inside. Offsets are absolute.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    None,
+    Key {
+        start: usize,
+        scan: StringScan,
+    },
+    Value {
+        start: usize,
+        slot: Slot,
+        scan: ValueScan,
+    },
+    Literal {
+        start: usize,
+        word: &'static [u8],
+        matched: usize,
+    },
+}
+
+/// The scan of a string or number value.
+#[derive(Clone, Copy, Debug)]
+enum ValueScan {
+    String(StringScan),
+    Number(NumberScan),
+}
+
+impl ValueScan {
+    #[inline]
+    fn scan(
+        &mut self,
+        chunk: &[u8],
+        pos: usize,
+        base: usize,
+    ) -> Result<Option<usize>, MalformedJson> {
+        match self {
+            ValueScan::String(scan) => scan.scan(chunk, pos, base),
+            ValueScan::Number(scan) => scan.scan(chunk, pos, base),
+        }
+    }
+
+    /// Returns `Some(has_escape)` for a string, `None` for a number.
+    #[inline]
+    fn string(&self) -> Option<bool> {
+        match self {
+            ValueScan::String(scan) => Some(scan.has_escape),
+            ValueScan::Number(_) => None,
+        }
+    }
+
+    fn end_of_input(&self, total: usize) -> Option<MalformedJson> {
+        match self {
+            ValueScan::String(scan) => Some(scan.end_of_input(total)),
+            ValueScan::Number(scan) => scan.end_of_input(total),
+        }
+    }
+}
+
+/// A store ID value seen directly in an object at [`Scanner::record_depth`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordedId {
+    /// Absolute offset of the value's first byte.
+    pub offset: usize,
+    /// The ID, when the value is one.
+    pub id: Option<u64>,
+}
+
+/// A value of interest whose last byte has been scanned.
+#[derive(Clone, Copy)]
+struct Finished {
+    start: usize,
+    end: usize,
+    slot: Slot,
+    /// `Some(has_escape)` for a string, `None` for a number.
+    string: Option<bool>,
+}
+
+pub(crate) struct Scanner {
+    direction: Direction,
+    options: JsonOptions,
+    stack: Vec<Container>,
+    expect: Expect,
+    /// The slot of the next member value, set by its key.
+    slot: Slot,
+    pending: Pending,
+    /// The bytes of the pending key, or of the pending value of interest, from earlier
+    /// chunks. A held value has not been written to the output yet; a held key has.
+    held: Vec<u8>,
+    /// Absolute offset of the first byte of the chunk being scanned.
+    base: usize,
+    /// Absolute offset up to which the output has been written.
+    emitted: usize,
+    edits: Vec<Edit>,
+    pub count: usize,
+    pub skipped_urls: usize,
+    pub skipped_long: usize,
+    /// When set, store ID values of objects at this depth go to `recorded`, and the spans of
+    /// the top-level array's elements go to `elements`.
+    pub record_depth: Option<usize>,
+    pub recorded: Vec<RecordedId>,
+    pub elements: Vec<(usize, usize)>,
+    element_start: usize,
+}
+
+impl Scanner {
+    pub fn new(direction: Direction, options: JsonOptions) -> Self {
+        Self {
+            direction,
+            options,
+            stack: Vec::new(),
+            expect: Expect::Value,
+            slot: Slot::Plain,
+            pending: Pending::None,
+            held: Vec::new(),
+            base: 0,
+            emitted: 0,
+            edits: Vec::new(),
+            count: 0,
+            skipped_urls: 0,
+            skipped_long: 0,
+            record_depth: None,
+            recorded: Vec::new(),
+            elements: Vec::new(),
+            element_start: 0,
+        }
+    }
+
+    /// Scans the next chunk of the document and writes what is final to `out`.
+    ///
+    /// After an error the scanner must not be fed again; [`Self::release`] writes out what
+    /// it still holds.
+    pub fn feed(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        out: &mut impl Output,
+    ) -> Result<(), MalformedJson> {
+        let mut pos = match self.resume(map, chunk, out)? {
+            Some(pos) => pos,
+            None => {
+                self.end_chunk(chunk, out);
+                return Ok(());
+            }
+        };
+
+        loop {
+            while let Some(b' ' | b'\n' | b'\r' | b'\t') = chunk.get(pos) {
+                pos += 1;
+            }
+            let Some(&byte) = chunk.get(pos) else {
+                break;
+            };
+            let next = match self.expect {
+                Expect::FirstElement if byte == b']' => Some(self.close(pos)),
+                Expect::Value | Expect::FirstElement => self.value(map, chunk, pos, byte, out)?,
+                Expect::FirstKey if byte == b'}' => Some(self.close(pos)),
+                Expect::FirstKey | Expect::Key => self.key(chunk, pos, byte)?,
+                Expect::Colon if byte == b':' => {
+                    self.expect = Expect::Value;
+                    Some(pos + 1)
+                }
+                Expect::Colon => return Err(self.error(pos, "expected ':' after object key")),
+                Expect::Separator => Some(self.separator(pos, byte)?),
+            };
+            match next {
+                Some(next) => pos = next,
+                None => break,
+            }
+        }
+        self.end_chunk(chunk, out);
+        Ok(())
+    }
+
+    /// Ends the document: checks that nothing is missing and writes the last held value.
+    pub fn finish(&mut self, map: &StoreMap, out: &mut impl Output) -> Result<(), MalformedJson> {
+        let total = self.base;
+        match self.pending {
+            Pending::None => {}
+            Pending::Key { scan, .. } => return Err(scan.end_of_input(total)),
+            Pending::Value { start, slot, scan } => {
+                if let Some(error) = scan.end_of_input(total) {
+                    return Err(error);
+                }
+                if slot != Slot::Plain {
+                    let value = Finished {
+                        start,
+                        end: total,
+                        slot,
+                        string: scan.string(),
+                    };
+                    self.write_value(map, &[], value, out);
+                }
+                self.pending = Pending::None;
+                self.value_done(total);
+            }
+            Pending::Literal { start, .. } => return Err(invalid_literal(start)),
+        }
+
+        match (self.expect, self.stack.last()) {
+            (Expect::Separator, None) => Ok(()),
+            (Expect::Value | Expect::FirstElement, _) => Err(MalformedJson::at(
+                total,
+                "unexpected end of input, expected a JSON value",
+            )),
+            (Expect::FirstKey | Expect::Key, _) => {
+                Err(MalformedJson::at(total, "expected a string key"))
+            }
+            (Expect::Colon, _) => Err(MalformedJson::at(total, "expected ':' after object key")),
+            (Expect::Separator, Some(Container::Object)) => {
+                Err(MalformedJson::at(total, "expected ',' or '}' in object"))
+            }
+            (Expect::Separator, Some(Container::Array)) => {
+                Err(MalformedJson::at(total, "expected ',' or ']' in array"))
+            }
+        }
+    }
+
+    /// Writes everything not yet written, unchanged: the held value and the rest of
+    /// `chunk`, the chunk during whose scan an error was found (empty after `finish`).
+    pub fn release(&mut self, chunk: &[u8], out: &mut impl Output) {
+        if self.holds_value() {
+            out.pass(&self.held);
+        }
+        self.held.clear();
+        self.pending = Pending::None;
+        let from = self.emitted.saturating_sub(self.base);
+        out.pass(chunk.get(from..).unwrap_or_default());
+        self.base += chunk.len();
+        self.emitted = self.base;
+    }
+
+    fn error(&self, pos: usize, reason: &'static str) -> MalformedJson {
+        MalformedJson::at(self.base + pos, reason)
+    }
+
+    fn holds_value(&self) -> bool {
+        match self.pending {
+            Pending::Value { slot, .. } => slot != Slot::Plain,
+            Pending::None | Pending::Key { .. } | Pending::Literal { .. } => false,
+        }
+    }
+
+    /// Continues the token the previous chunk ended inside. Returns where scanning goes on,
+    /// or `None` when this chunk ends inside the token too.
+    fn resume(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        out: &mut impl Output,
+    ) -> Result<Option<usize>, MalformedJson> {
+        let base = self.base;
+        match self.pending {
+            Pending::None => Ok(Some(0)),
+            Pending::Key { start, mut scan } => {
+                let result = scan.scan(chunk, 0, base)?;
+                self.pending = Pending::Key { start, scan };
+                let Some(end) = result else {
+                    return Ok(None);
+                };
+                self.pending = Pending::None;
+                self.key_done(chunk, start, end, scan.has_escape);
+                Ok(Some(end))
+            }
+            Pending::Value {
+                start,
+                slot,
+                mut scan,
+            } => {
+                let result = scan.scan(chunk, 0, base)?;
+                self.pending = Pending::Value { start, slot, scan };
+                let Some(end) = result else {
+                    return Ok(None);
+                };
+                self.pending = Pending::None;
+                let value = Finished {
+                    start,
+                    end: base + end,
+                    slot,
+                    string: scan.string(),
+                };
+                self.value_end(map, chunk, value, out);
+                Ok(Some(end))
+            }
+            Pending::Literal {
+                start,
+                word,
+                matched,
+            } => {
+                let rest = word.get(matched..).unwrap_or_default();
+                let available = rest.len().min(chunk.len());
+                if chunk.get(..available) != rest.get(..available) {
+                    return Err(invalid_literal(start));
+                }
+                if available < rest.len() {
+                    self.pending = Pending::Literal {
+                        start,
+                        word,
+                        matched: matched + available,
+                    };
+                    return Ok(None);
+                }
+                self.pending = Pending::None;
+                self.value_done(base + available);
+                Ok(Some(available))
+            }
+        }
+    }
+
+    /// Writes the chunk's final bytes and keeps the bytes of a token that goes on.
+    fn end_chunk(&mut self, chunk: &[u8], out: &mut impl Output) {
+        let end = self.base + chunk.len();
+        match self.pending {
+            Pending::Value { start, slot, scan } if slot != Slot::Plain => {
+                let from = start.saturating_sub(self.base);
+                let tail = chunk.get(from..).unwrap_or_default();
+                if end - start <= MAX_HELD_VALUE {
+                    self.held.extend_from_slice(tail);
+                } else {
+                    // Too long to hold: it passes unchanged from here on.
+                    self.skip_long(start, slot);
+                    out.pass(&self.held);
+                    out.pass(tail);
+                    self.held.clear();
+                    self.emitted = end;
+                    self.pending = Pending::Value {
+                        start,
+                        slot: Slot::Plain,
+                        scan,
+                    };
+                }
+            }
+            _ => {
+                if let Pending::Key { start, .. } = self.pending {
+                    if end - start <= MAX_HELD_KEY {
+                        let from = start.saturating_sub(self.base);
+                        self.held
+                            .extend_from_slice(chunk.get(from..).unwrap_or_default());
+                    } else {
+                        self.held.clear();
+                    }
+                }
+                let from = self.emitted.saturating_sub(self.base);
+                out.pass(chunk.get(from..).unwrap_or_default());
+                self.emitted = end;
+            }
+        }
+        self.base = end;
+    }
+
+    /// Scans the value that starts with `byte` at `chunk[pos]`.
+    #[inline]
+    fn value(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        pos: usize,
+        byte: u8,
+        out: &mut impl Output,
+    ) -> Result<Option<usize>, MalformedJson> {
+        let slot = std::mem::replace(&mut self.slot, Slot::Plain);
+        if self.record_depth.is_some() && self.stack == [Container::Array] {
+            self.element_start = self.base + pos;
+        }
+
+        match byte {
+            b'{' => self.open(Container::Object, pos).map(Some),
+            b'[' => self.open(Container::Array, pos).map(Some),
+            b'"' => self.string(map, chunk, pos, slot, out),
+            b'-' | b'0'..=b'9' if slot == Slot::StoreId => {
+                let scan = ValueScan::Number(NumberScan::start(byte));
+                self.scalar(map, chunk, pos, slot, scan, out)
+            }
+            // Only a store ID is read from a number; a URL or message must be a string.
+            b'-' | b'0'..=b'9' => {
+                let mut scan = NumberScan::start(byte);
+                let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
+                    let start = self.base + pos;
+                    let scan = ValueScan::Number(scan);
+                    let slot = Slot::Plain;
+                    self.pending = Pending::Value { start, slot, scan };
+                    return Ok(None);
+                };
+                self.value_done(self.base + end);
+                Ok(Some(end))
+            }
+            b't' => self.literal(chunk, pos, b"true"),
+            b'f' => self.literal(chunk, pos, b"false"),
+            b'n' => self.literal(chunk, pos, b"null"),
+            _ => Err(self.error(pos, "expected a JSON value")),
+        }
+    }
+
+    /// Scans the string that starts at `chunk[pos]`.
+    #[inline]
+    fn string(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        pos: usize,
+        slot: Slot,
+        out: &mut impl Output,
+    ) -> Result<Option<usize>, MalformedJson> {
+        if slot == Slot::Plain {
+            // Fast path: most strings are plain ASCII and end in the same chunk.
+            if let Some(end) = string::plain_ascii_end(chunk, pos + 1) {
+                self.value_done(self.base + end);
+                return Ok(Some(end));
+            }
+        }
+        let scan = ValueScan::String(StringScan::default());
+        self.scalar(map, chunk, pos, slot, scan, out)
+    }
+
+    /// Scans the string or number that starts at `chunk[pos]`.
+    #[inline]
+    fn scalar(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        pos: usize,
+        slot: Slot,
+        mut scan: ValueScan,
+        out: &mut impl Output,
+    ) -> Result<Option<usize>, MalformedJson> {
+        if slot != Slot::Plain {
+            self.write_up_to(chunk, pos, out);
+        }
+        let start = self.base + pos;
+        let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
+            self.pending = Pending::Value { start, slot, scan };
+            return Ok(None);
+        };
+        let value = Finished {
+            start,
+            end: self.base + end,
+            slot,
+            string: scan.string(),
+        };
+        self.value_end(map, chunk, value, out);
+        Ok(Some(end))
+    }
+
+    #[inline]
+    fn literal(
+        &mut self,
+        chunk: &[u8],
+        pos: usize,
+        word: &'static [u8],
+    ) -> Result<Option<usize>, MalformedJson> {
+        let available = word.len().min(chunk.len() - pos);
+        let seen = chunk.get(pos..pos + available).unwrap_or_default();
+        // A byte loop: the words are too short to be worth a call to `memcmp`.
+        if !seen
+            .iter()
+            .zip(word)
+            .all(|(byte, expected)| byte == expected)
+        {
+            return Err(invalid_literal(self.base + pos));
+        }
+        if available < word.len() {
+            self.pending = Pending::Literal {
+                start: self.base + pos,
+                word,
+                matched: available,
+            };
+            return Ok(None);
+        }
+        self.value_done(self.base + pos + available);
+        Ok(Some(pos + available))
+    }
+
+    #[inline]
+    fn open(&mut self, container: Container, pos: usize) -> Result<usize, MalformedJson> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.error(pos, "nesting deeper than 512 arrays and objects"));
+        }
+        self.stack.push(container);
+        self.expect = match container {
+            Container::Array => Expect::FirstElement,
+            Container::Object => Expect::FirstKey,
+        };
+        Ok(pos + 1)
+    }
+
+    /// Closes the innermost container at its bracket, `chunk[pos]`.
+    #[inline]
+    fn close(&mut self, pos: usize) -> usize {
+        self.stack.pop();
+        self.value_done(self.base + pos + 1);
+        pos + 1
+    }
+
+    /// Moves on after a value that ended at absolute offset `end`.
+    #[inline]
+    fn value_done(&mut self, end: usize) {
+        if self.record_depth.is_some() && self.stack == [Container::Array] {
+            self.elements.push((self.element_start, end));
+        }
+        self.expect = Expect::Separator;
+    }
+
+    #[inline]
+    fn separator(&mut self, pos: usize, byte: u8) -> Result<usize, MalformedJson> {
+        match (self.stack.last(), byte) {
+            (Some(Container::Object), b',') => self.expect = Expect::Key,
+            (Some(Container::Array), b',') => self.expect = Expect::Value,
+            (Some(Container::Object), b'}') | (Some(Container::Array), b']') => {
+                return Ok(self.close(pos))
+            }
+            (Some(Container::Object), _) => {
+                return Err(self.error(pos, "expected ',' or '}' in object"))
+            }
+            (Some(Container::Array), _) => {
+                return Err(self.error(pos, "expected ',' or ']' in array"))
+            }
+            (None, _) => return Err(self.error(pos, "unexpected data after the JSON value")),
+        }
+        Ok(pos + 1)
+    }
+
+    #[inline]
+    fn key(&mut self, chunk: &[u8], pos: usize, byte: u8) -> Result<Option<usize>, MalformedJson> {
+        if byte != b'"' {
+            return Err(self.error(pos, "expected a string key"));
+        }
+        let start = self.base + pos;
+        let end = if let Some(end) = string::plain_ascii_end(chunk, pos + 1) {
+            // Fast path: a plain key that ends in this chunk is its own name.
+            let name = chunk.get(pos + 1..end - 1).unwrap_or_default();
+            self.slot = self.classify_plain_key(name, self.stack.len());
+            self.expect = Expect::Colon;
+            end
+        } else {
+            let mut scan = StringScan::default();
+            let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
+                self.pending = Pending::Key { start, scan };
+                return Ok(None);
+            };
+            self.key_done(chunk, start, end, scan.has_escape);
+            end
+        };
+
+        // Take the colon here when it is in sight, saving a turn of the main loop.
+        let mut next = end;
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = chunk.get(next) {
+            next += 1;
+        }
+        if chunk.get(next) == Some(&b':') {
+            self.expect = Expect::Value;
+            next += 1;
+        }
+        Ok(Some(next))
+    }
+
+    /// Classifies the key that started at absolute offset `start` and ends at `chunk[end]`.
+    #[inline]
+    fn key_done(&mut self, chunk: &[u8], start: usize, end: usize, has_escape: bool) {
+        let length = self.base + end - start;
+        let head = chunk.get(..end).unwrap_or_default();
+        self.slot = if length > MAX_HELD_KEY {
+            Slot::Plain
+        } else if start >= self.base {
+            let token = chunk.get(start - self.base..end).unwrap_or_default();
+            self.classify_key(token, has_escape)
+        } else {
+            let mut held = std::mem::take(&mut self.held);
+            held.extend_from_slice(head);
+            let slot = self.classify_key(&held, has_escape);
+            held.clear();
+            self.held = held;
+            slot
+        };
+        self.expect = Expect::Colon;
+    }
+
+    /// Decides what the value after a key is, from the key token with its quotes.
+    #[inline]
+    fn classify_key(&self, token: &[u8], has_escape: bool) -> Slot {
+        let key = StringToken {
+            start: 0,
+            end: token.len(),
+            has_escape,
+        };
+        let depth = self.stack.len();
+        // Fast path: without escapes the raw bytes are the name, so no decoding is needed.
+        if !key.has_escape {
+            return self.classify_plain_key(key.content(token), depth);
+        }
+
+        if is_store_id_name(key.decoded(token)) {
+            Slot::StoreId
+        } else if self.options.urls
+            && (name_is(key.decoded(token), b"resource_url")
+                || name_is(key.decoded(token), b"href"))
+        {
+            Slot::Url
+        } else if self.options.refresh_message
+            && depth == 1
+            && name_is(key.decoded(token), b"message")
+        {
+            Slot::Message
+        } else {
+            Slot::Plain
+        }
+    }
+
+    /// Classifies a key without escapes by its raw bytes. Most keys are dismissed by length
+    /// and first letter alone. Must agree with the decoding path in [`Self::classify_key`].
+    #[inline(always)]
+    fn classify_plain_key(&self, name: &[u8], depth: usize) -> Slot {
+        let first = name.first().map_or(0, u8::to_ascii_lowercase);
+        match (name.len(), first) {
+            (7, b's') if name.eq_ignore_ascii_case(b"storeid") => Slot::StoreId,
+            (8, b's') if name.eq_ignore_ascii_case(b"store_id") => Slot::StoreId,
+            (12, b'r') if self.options.urls && name.eq_ignore_ascii_case(b"resource_url") => {
+                Slot::Url
+            }
+            (4, b'h') if self.options.urls && name.eq_ignore_ascii_case(b"href") => Slot::Url,
+            (7, b'm')
+                if self.options.refresh_message
+                    && depth == 1
+                    && name.eq_ignore_ascii_case(b"message") =>
+            {
+                Slot::Message
+            }
+            _ => Slot::Plain,
+        }
+    }
+
+    /// Writes the bytes before `chunk[pos]`, where a value of interest starts.
+    fn write_up_to(&mut self, chunk: &[u8], pos: usize, out: &mut impl Output) {
+        let from = self.emitted.saturating_sub(self.base);
+        out.pass(chunk.get(from..pos).unwrap_or_default());
+        self.emitted = self.base + pos;
+    }
+
+    /// Finishes a scalar value that ends at `chunk[value.end - base]`.
+    #[inline]
+    fn value_end(&mut self, map: &StoreMap, chunk: &[u8], value: Finished, out: &mut impl Output) {
+        if value.slot != Slot::Plain {
+            let end = value.end - self.base;
+            self.write_value(map, chunk.get(..end).unwrap_or_default(), value, out);
+        }
+        self.value_done(value.end);
+    }
+
+    /// Writes a value of interest with its edits. `head` is the part of it in the current
+    /// chunk, from the chunk's start, when the value began in an earlier chunk.
+    fn write_value(&mut self, map: &StoreMap, head: &[u8], value: Finished, out: &mut impl Output) {
+        let mut held = std::mem::take(&mut self.held);
+        let bytes: &[u8] = if value.start >= self.base {
+            let from = value.start - self.base;
+            head.get(from..).unwrap_or_default()
+        } else {
+            held.extend_from_slice(head);
+            &held
+        };
+
+        if value.end - value.start > MAX_HELD_VALUE {
+            self.skip_long(value.start, value.slot);
+            out.pass(bytes);
+        } else {
+            self.value_edits(map, bytes, value);
+            let mut copied = 0;
+            for edit in self.edits.drain(..) {
+                let edit_start = edit.start - value.start;
+                out.pass(bytes.get(copied..edit_start).unwrap_or_default());
+                out.replace(edit);
+                copied = edit.end - value.start;
+                self.count += 1;
+            }
+            out.pass(bytes.get(copied..).unwrap_or_default());
+        }
+
+        held.clear();
+        self.held = held;
+        self.emitted = value.end;
+    }
+
+    /// Collects the edits of a value of interest, `bytes`, into `self.edits`.
+    fn value_edits(&mut self, map: &StoreMap, bytes: &[u8], value: Finished) {
+        let Some(has_escape) = value.string else {
+            let id = number::scan_number(bytes, 0)
+                .ok()
+                .filter(|token| token.end == bytes.len())
+                .and_then(|token| token.integral_value(bytes));
+            self.store_id(map, value, id, false);
+            return;
+        };
+        let token = StringToken {
+            start: 0,
+            end: bytes.len(),
+            has_escape,
+        };
+        match value.slot {
+            Slot::Plain => {}
+            Slot::StoreId => {
+                let id = parse_id_text(token.decoded(bytes));
+                self.store_id(map, value, id, true);
+            }
+            Slot::Url if has_escape => {
+                // NOTE: a URL with JSON escapes (such as `\/` from PHP encoders) is left
+                // unchanged and counted, because re-escaping it exactly is not worth the risk.
+                self.skipped_urls += 1;
+            }
+            Slot::Url => text::url_edits(
+                token.content(bytes),
+                value.start + 1,
+                map,
+                self.direction,
+                &mut self.edits,
+            ),
+            Slot::Message => text::message_edits(
+                token.content(bytes),
+                value.start + 1,
+                map,
+                self.direction,
+                &mut self.edits,
+            ),
+        }
+    }
+
+    /// Records a store ID value and replaces it when it is mapped.
+    fn store_id(&mut self, map: &StoreMap, value: Finished, id: Option<u64>, quoted: bool) {
+        if self.record_depth == Some(self.stack.len()) {
+            self.recorded.push(RecordedId {
+                offset: value.start,
+                id,
+            });
+        }
+        if let Some(new_id) = id.and_then(|id| map.translate(self.direction, id)) {
+            self.edits
+                .push(Edit::id(value.start, value.end, new_id, quoted));
+        }
+    }
+
+    /// Counts a value of interest too long to hold, which passes unchanged.
+    fn skip_long(&mut self, start: usize, slot: Slot) {
+        self.skipped_long += 1;
+        if slot == Slot::StoreId && self.record_depth == Some(self.stack.len()) {
+            self.recorded.push(RecordedId {
+                offset: start,
+                id: None,
+            });
+        }
+    }
+}
+
+fn invalid_literal(start: usize) -> MalformedJson {
+    MalformedJson::at(start, "invalid literal (expected true, false or null)")
+}
