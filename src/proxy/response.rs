@@ -2,10 +2,11 @@
 //! become legacy IDs again. `translate` listeners and non-JSON or error answers are
 //! streamed through untouched.
 //!
-//! A JSON response is rewritten while it streams ([`RewriteBody`]), except the `GET /stores`
-//! list: merging a legacy store with its connect partner needs the whole list, which is
-//! small, so that one is read whole, up to `limits.max_body`, and sent with a new
-//! `Content-Length`.
+//! A JSON response is rewritten while it streams ([`RewriteBody`]), except in two cases. The
+//! `GET /stores` list is read whole because merging a legacy store with its connect partner
+//! needs the whole list. A body that declares at most [`WHOLE_BODY_MAX`] bytes is read whole
+//! because one piece is cheaper and keeps its `Content-Length`. Both are read up to
+//! `limits.max_body`.
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use super::route::Route;
 use crate::config::Mode;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
-use crate::rewrite::{self, JsonOptions, JsonStream};
+use crate::rewrite::{self, JsonOptions, JsonRewrite, JsonStream, MalformedJson};
 use crate::stores::{Direction, StoreMap};
 
 /// What the proxy needs to know to translate one answer.
@@ -86,14 +87,23 @@ pub async fn translate(
             ));
         }
     };
-    if context.route == Route::StoreList {
-        return translate_whole(parts, upstream_body, coding, context).await;
-    }
-
     let options = JsonOptions {
         urls: true,
         refresh_message: context.route == Route::RefreshStore,
     };
+    if context.route == Route::StoreList {
+        let merge = |decoded: &[u8]| rewrite::merge_store_list(decoded, context.map);
+        return translate_whole(parts, upstream_body, coding, context, merge).await;
+    }
+    // A small body with a declared length, such as one order, is cheaper to rewrite in one
+    // piece, and the client keeps a `Content-Length`.
+    if declared_length(&parts.headers).is_some_and(|length| length <= WHOLE_BODY_MAX) {
+        let one_piece = |decoded: &[u8]| {
+            rewrite::rewrite_json(decoded, context.map, Direction::ToLegacy, options)
+        };
+        return translate_whole(parts, upstream_body, coding, context, one_piece).await;
+    }
+
     let json = JsonStream::new(context.map.clone(), Direction::ToLegacy, options);
     let mut rewritten = RewriteBody::new(upstream_body, coding, json, context.metrics.clone());
     rewritten
@@ -126,12 +136,27 @@ fn stream_error(error: StreamError, context: &ResponseContext<'_>) -> ProxyError
     }
 }
 
-/// Reads the `GET /stores` list whole, merges it, and sends it with a new length.
+/// Bodies up to this declared length are read whole and rewritten in one piece.
+const WHOLE_BODY_MAX: u64 = 64 * 1024;
+
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Reads a body whole, rewrites it with `rewrite`, and sends it with a new length. Used for
+/// the `GET /stores` merge, which needs the whole list, and for small bodies.
 async fn translate_whole(
     mut parts: http::response::Parts,
     body: body::IdleTimeoutBody<Incoming>,
     coding: Option<Coding>,
     context: &ResponseContext<'_>,
+    rewrite: impl FnOnce(&[u8]) -> Result<JsonRewrite, MalformedJson>,
 ) -> Result<(Response<ResponseBody>, ResponseRewrites), ProxyError> {
     let read = body::read_limited(body, context.max_body);
     let raw = match tokio::time::timeout(context.body_timeout, read).await {
@@ -169,7 +194,14 @@ async fn translate_whole(
         },
     };
 
-    let result = match rewrite::merge_store_list(&decoded, context.map) {
+    // An empty body (a HEAD response, or a 200 without content) has nothing to translate.
+    if decoded.is_empty() {
+        return Ok((
+            Response::from_parts(parts, body::full(raw)),
+            ResponseRewrites::Counted(0),
+        ));
+    }
+    let result = match rewrite(&decoded) {
         Ok(result) => result,
         Err(malformed) => {
             context.metrics.invalid_json_responses.inc();
