@@ -58,8 +58,8 @@ pub fn init(json: bool, default_level: &str) -> FlushGuard {
 /// At tens of thousands of requests a second, one blocking `write` per access-log line on
 /// the runtime's worker threads was a measurable share of the proxy's CPU (see
 /// `bench/notes.md`). Here a line is copied into the buffer under a lock. The thread that
-/// fills it past [`BATCH_BYTES`] writes the batch, and a flusher thread writes whatever is
-/// left every [`FLUSH_EVERY`], so a quiet process still shows its lines promptly. No line
+/// fills it past `BATCH_BYTES` writes the batch, and a flusher thread writes whatever is
+/// left every `FLUSH_EVERY`, so a quiet process still shows its lines promptly. No line
 /// is dropped: when standard error blocks, logging waits.
 #[derive(Clone)]
 pub struct BatchedStderr {
