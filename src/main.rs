@@ -10,11 +10,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use storebridge::config::Config;
 use storebridge::error::ErrorChain;
 
-// mimalloc instead of the system allocator, because the proxy allocates and frees small
-// buffers on every request from every worker thread. The gain is measured in bench/notes.md.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "storebridge",
