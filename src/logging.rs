@@ -14,7 +14,7 @@
 //! template, never the query string.
 //!
 //! Lines go to standard error through [`BatchedStderr`], written by hand because no
-//! well-kept crate batches this way: `tracing-appender` hands every line to its writer
+//! well-kept crate batches this way. `tracing-appender` hands every line to its writer
 //! thread, which then wakes once per line and costs more than the `write` it saves.
 
 use std::io::Write;
@@ -84,8 +84,8 @@ impl Shared {
     }
 }
 
-/// Writes the buffer to standard error and empties it. A failed write is dropped: there is
-/// nowhere left to report it.
+/// Writes the buffer to standard error and empties it. A failed write is ignored because
+/// there is nowhere left to report it.
 fn write_out(buffer: &mut Vec<u8>) {
     if !buffer.is_empty() {
         let _ = std::io::stderr().lock().write_all(buffer);

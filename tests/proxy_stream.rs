@@ -119,6 +119,7 @@ fn upstream_response(path_and_query: &str) -> Response<Frames> {
         "/orders?cut=tokens" => (cut_inside_tokens(&small), None, None),
         "/orders?cut=7&gzip=true" => (cut_every(&gzip(small.as_bytes()), 7), Some("gzip"), None),
         "/orders?size=large" => (cut_every(page(CONNECT, 2000).as_bytes(), 1000), None, None),
+        "/orders?empty=true" => (Vec::new(), None, Some(0)),
         "/orders?invalid=late" => {
             let first = format!(r#"{{"a":[{{"storeId":{CONNECT}}},"#);
             let second = format!(r#"nul, {{"storeId":{CONNECT}}}]}}"#);
@@ -287,6 +288,30 @@ async fn invalid_json_passes_untranslated() {
         &labels,
     );
     assert_eq!(after, before + 2.0);
+}
+
+#[tokio::test]
+async fn empty_json_body_not_invalid() {
+    let harness = start().await;
+    let labels: [(&str, &str); 0] = [];
+    let before = common::metric(
+        &metrics(&harness).await,
+        "storebridge_invalid_json_responses_total",
+        &labels,
+    );
+
+    let reply = harness
+        .get(storebridge::config::Mode::Mirror, "/orders?empty=true")
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.is_empty(), "{}", reply.text());
+
+    let after = common::metric(
+        &metrics(&harness).await,
+        "storebridge_invalid_json_responses_total",
+        &labels,
+    );
+    assert_eq!(after, before);
 }
 
 #[tokio::test]

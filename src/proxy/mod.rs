@@ -169,11 +169,7 @@ impl Proxy {
 
         // A declared length over the limit is refused before reading, so a client that
         // sent `Expect: 100-continue` gets 413 instead of being asked for the body.
-        let declared = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok());
-        if declared.is_some_and(|length| length > shared.max_body) {
+        if headers::content_length(&parts.headers).is_some_and(|length| length > shared.max_body) {
             return Err(ProxyError::BodyTooLarge {
                 limit: shared.max_body,
             });

@@ -97,7 +97,7 @@ pub async fn translate(
     }
     // A small body with a declared length, such as one order, is cheaper to rewrite in one
     // piece, and the client keeps a `Content-Length`.
-    if declared_length(&parts.headers).is_some_and(|length| length <= WHOLE_BODY_MAX) {
+    if headers::content_length(&parts.headers).is_some_and(|length| length <= WHOLE_BODY_MAX) {
         let one_piece = |decoded: &[u8]| {
             rewrite::rewrite_json(decoded, context.map, Direction::ToLegacy, options)
         };
@@ -138,16 +138,6 @@ fn stream_error(error: StreamError, context: &ResponseContext<'_>) -> ProxyError
 
 /// Bodies up to this declared length are read whole and rewritten in one piece.
 const WHOLE_BODY_MAX: u64 = 64 * 1024;
-
-fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
 
 /// Reads a body whole, rewrites it with `rewrite`, and sends it with a new length. Used for
 /// the `GET /stores` merge, which needs the whole list, and for small bodies.

@@ -110,7 +110,7 @@ impl EventWriter {
                     self.commit(&mut batch).await;
                 }
                 () = &mut submitters_done, if !closing => {
-                    // Refuse new events; the ones already queued are still committed.
+                    // Reject new events. The ones already queued are still committed.
                     queue.close();
                     closing = true;
                 }
