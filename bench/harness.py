@@ -646,6 +646,28 @@ def run_ingress_only(args, log):
     log(f"raw results in {ingress_work / 'results.json'}")
 
 
+def run_memory_only(args, log):
+    """Runs the two memory steps alone (idle connections, concurrent large rewrites) and
+    prints what they measured."""
+    if WORK.exists():
+        shutil.rmtree(WORK)
+    WORK.mkdir(parents=True)
+    raise_fd_limit()
+    write_bodies(WORK / "www")
+    servers = Servers()
+    try:
+        servers.start()
+        rewrites = growth_rewrites(servers, args, log)
+        servers.restart(["nginx", "mirror"])
+        idle = growth_idle(servers, args, log)
+    finally:
+        servers.stop()
+    for (count, target), result in sorted(rewrites.items()):
+        print(f"concurrent pages {count} {target}: peak RSS {result['peak_rss_mib']:.1f} MiB")
+    for (count, target), (rss, closed) in sorted(idle.items()):
+        print(f"idle {count} {target}: RSS {rss:.1f} MiB, closed by server {closed}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per main run")
@@ -656,7 +678,7 @@ def main():
                         help="wrk connections for the main table")
     parser.add_argument("--skip-criterion", action="store_true",
                         help="reuse the last criterion results in target/criterion")
-    parser.add_argument("--only", choices=["ingress"],
+    parser.add_argument("--only", choices=["ingress", "memory"],
                         help="run only this step and print its results; docs/benchmarks.md "
                              "is left unchanged")
     args = parser.parse_args()
@@ -669,6 +691,9 @@ def main():
 
     if args.only == "ingress":
         run_ingress_only(args, log)
+        return
+    if args.only == "memory":
+        run_memory_only(args, log)
         return
 
     if WORK.exists():

@@ -3,12 +3,16 @@
 //! Label values are bounded: routes are templates of known ShipStation paths, statuses are
 //! numbers, credentials appear only as a short hash prefix.
 
+use std::sync::Arc;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::listener::ConnectionStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -70,6 +74,10 @@ pub struct Metrics {
     pub relay_queue_depth: Gauge,
     /// Dead letters kept for replay, read from the store when metrics are served.
     pub relay_dead_letters: Gauge,
+    /// Counted by the proxy listeners and the relay ingress; read when metrics are served.
+    pub connections: Arc<ConnectionStats>,
+    connections_open: Gauge,
+    connections_parked: Gauge,
 }
 
 impl Metrics {
@@ -186,6 +194,18 @@ impl Metrics {
             "Webhook events kept as dead letters",
             relay_dead_letters.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open on the proxy listeners and the relay ingress",
+            connections_open.clone(),
+        );
+        let connections_parked = Gauge::default();
+        registry.register(
+            "connections_parked",
+            "Idle HTTP/1 client connections waiting without HTTP buffers",
+            connections_parked.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -219,6 +239,9 @@ impl Metrics {
             deliveries,
             relay_queue_depth,
             relay_dead_letters,
+            connections: Arc::new(ConnectionStats::default()),
+            connections_open,
+            connections_parked,
         }
     }
 
@@ -240,6 +263,10 @@ impl Metrics {
 
     /// The exposition text for `GET /metrics`.
     pub fn encode(&self) -> String {
+        let gauge = |count: usize| i64::try_from(count).unwrap_or(i64::MAX);
+        self.connections_open.set(gauge(self.connections.open()));
+        self.connections_parked
+            .set(gauge(self.connections.parked()));
         let mut text = String::new();
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
             tracing::error!(%error, "encoding metrics failed");

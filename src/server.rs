@@ -178,15 +178,17 @@ impl Server {
                 header_read_timeout: listener_config.header_read_timeout,
                 idle_timeout: listener_config.idle_timeout,
                 drain_timeout: config.drain_timeout,
+                ..ConnectionLimits::default()
             };
             let address = describe_address(&socket);
             let scheme = if tls.is_some() { "https" } else { "http" };
             tracing::info!(listener = index, address = %address, scheme, mode = listener_config.mode.as_str(), "listening");
             let proxy = Proxy::new(listener_config.mode, shared.clone()).with_relay(relay.clone());
-            tasks.push(tokio::spawn(listener::serve(
+            tasks.push(tokio::spawn(listener::serve_counted(
                 socket,
                 tls,
                 limits,
+                shared.metrics.connections.clone(),
                 move |request| {
                     let proxy = proxy.clone();
                     async move { proxy.handle(request).await }

@@ -98,6 +98,15 @@ async fn health_readiness_and_metrics() {
         common::metric(&after, "storebridge_rate_limit_remaining", &[]) > 0.0,
         "{after}"
     );
+    // The test client keeps its connection to the proxy listener open in its pool.
+    assert!(
+        common::metric(&after, "storebridge_connections_open", &[]) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        after.contains("\nstorebridge_connections_parked "),
+        "{after}"
+    );
 
     let stores = admin_get(&harness, &harness.client, "/admin/stores").await;
     assert_eq!(stores.status, 200);

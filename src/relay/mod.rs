@@ -183,10 +183,11 @@ where
     let worker = tokio::spawn(relay.deliverer.clone().run(stopped()));
     let service_relay = relay.clone();
     let (drained, ingress_drained) = tokio::sync::oneshot::channel::<()>();
-    let serving = listener::serve(
+    let serving = listener::serve_counted(
         socket,
         tls,
         ConnectionLimits::default(),
+        relay.shared.metrics.connections.clone(),
         move |request| ingress::handle(service_relay.clone(), request),
         stopped(),
     );

@@ -1,0 +1,419 @@
+//! Accepting connections: TCP, optional TLS with ALPN, HTTP/1.1 and HTTP/2 through hyper,
+//! the timeouts that keep a slow or idle client from holding a connection, and a graceful
+//! stop. The proxy listeners and the sandbox share this loop. Idle HTTP/1 connections are
+//! parked without hyper's buffers (`http1.rs`); `activity.rs` tracks what each is doing.
+
+mod activity;
+mod http1;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::body::{Body, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use activity::{Activity, InFlight, Tracked};
+use http1::Wake;
+
+/// The client's address, put into every request's extensions.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Per-connection timeouts, and how long a stop waits for open connections.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Bound on the TLS handshake and on reading each HTTP/1 request head.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no bytes moving for this long is closed.
+    pub idle_timeout: Duration,
+    /// After the stop signal, in-flight requests get this long before their connections
+    /// are dropped.
+    pub drain_timeout: Duration,
+    /// An HTTP/1 connection with no request in flight and no bytes moving for this long
+    /// gives its HTTP buffers back until the client's next bytes arrive.
+    pub park_after: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            drain_timeout: Duration::from_secs(30),
+            // Long enough that a client sending requests back to back never pays for
+            // parking, short enough that a burst of new connections going idle does not
+            // hold their buffers for long.
+            park_after: Duration::from_millis(250),
+        }
+    }
+}
+
+/// The TLS configuration of a listener. It can be replaced while the listener runs: new
+/// handshakes use the new configuration and open connections keep the one they started with.
+#[derive(Clone)]
+pub struct TlsSource(Arc<ArcSwap<rustls::ServerConfig>>);
+
+impl TlsSource {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
+        Self(Arc::new(ArcSwap::new(config)))
+    }
+
+    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
+        self.0.store(config);
+    }
+
+    fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.0.load_full())
+    }
+}
+
+impl From<Arc<rustls::ServerConfig>> for TlsSource {
+    fn from(config: Arc<rustls::ServerConfig>) -> Self {
+        Self::new(config)
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// Counts of a listener's connections, for metrics and tests. Several listeners may share
+/// one.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    open: AtomicUsize,
+    parked: AtomicUsize,
+    parks: AtomicU64,
+}
+
+impl ConnectionStats {
+    /// Connections accepted and not yet closed, handshakes included.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// HTTP/1 connections waiting for the client's next bytes without HTTP buffers.
+    pub fn parked(&self) -> usize {
+        self.parked.load(Ordering::Relaxed)
+    }
+
+    /// Returns the number of times an idle HTTP/1 connection was taken back from hyper.
+    pub fn parks_total(&self) -> u64 {
+        self.parks.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts a connection as open (or parked) until dropped.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves connections from `listener` until `shutdown` resolves, then stops accepting and
+/// waits for open connections to finish their in-flight requests.
+pub async fn serve<S, F, B, T>(
+    listener: TcpListener,
+    tls: Option<T>,
+    limits: ConnectionLimits,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    T: Into<TlsSource>,
+{
+    let stats = Arc::new(ConnectionStats::default());
+    serve_counted(listener, tls, limits, stats, service, shutdown).await;
+}
+
+/// Serves as [`serve`] does, counting the connections in `stats`.
+pub async fn serve_counted<S, F, B, T>(
+    listener: TcpListener,
+    tls: Option<T>,
+    limits: ConnectionLimits,
+    stats: Arc<ConnectionStats>,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    T: Into<TlsSource>,
+{
+    let tls: Option<TlsSource> = tls.map(Into::into);
+    let service = Arc::new(service);
+    let (stop_sender, stop_receiver) = watch::channel(false);
+    let tracker = TaskTracker::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(error) => {
+                    // Usually EMFILE or ECONNABORTED: back off briefly instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = Connection {
+            stream,
+            peer,
+            acceptor: tls.as_ref().map(TlsSource::acceptor),
+            limits,
+            stop: stop_receiver.clone(),
+            stats: stats.clone(),
+        };
+        tracker.spawn(connection.run(Arc::clone(&service)));
+    }
+
+    // Close the socket now, so new connections are refused at once instead of waiting in
+    // the backlog until the drain is over.
+    drop(listener);
+    let _ = stop_sender.send(true);
+    tracker.close();
+    if tokio::time::timeout(limits.drain_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open_connections = tracker.len(),
+            "drain timeout passed; dropping connections with requests still in flight"
+        );
+    }
+}
+
+/// The protocol of a connection, as negotiated by ALPN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+    /// No ALPN (plaintext, or a TLS client that offered none): the first bytes decide.
+    Unknown,
+}
+
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+    limits: ConnectionLimits,
+    stop: watch::Receiver<bool>,
+    stats: Arc<ConnectionStats>,
+}
+
+impl Connection {
+    async fn run<S, F, B>(self, service: Arc<S>)
+    where
+        S: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+        F: Future<Output = Response<B>> + Send + 'static,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let Connection {
+            stream,
+            peer,
+            acceptor,
+            limits,
+            stop,
+            stats,
+        } = self;
+        let _open = Counted::enter(&stats.open);
+        let activity = Arc::new(Activity::new());
+        let handler = Handler {
+            service,
+            peer,
+            activity: activity.clone(),
+        };
+
+        let Some(acceptor) = acceptor else {
+            let io = Tracked::new(stream, activity.clone());
+            let protocol = Protocol::Unknown;
+            return serve_io(io, protocol, handler, &activity, limits, &stats, stop).await;
+        };
+        let handshake =
+            tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await;
+        let tls_stream = match handshake {
+            Ok(Ok(tls_stream)) => tls_stream,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "tls handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "tls handshake timed out");
+                return;
+            }
+        };
+        let protocol = match tls_stream.get_ref().1.alpn_protocol() {
+            Some(b"h2") => Protocol::Http2,
+            Some(b"http/1.1") => Protocol::Http1,
+            _ => Protocol::Unknown,
+        };
+        let io = Tracked::new(tls_stream, activity.clone());
+        serve_io(io, protocol, handler, &activity, limits, &stats, stop).await;
+    }
+}
+
+/// Serves one connection: HTTP/1 with parking, or HTTP/2 through hyper-util's builder.
+async fn serve_io<I, S, F, B>(
+    mut io: Tracked<I>,
+    protocol: Protocol,
+    handler: Handler<S>,
+    activity: &Activity,
+    limits: ConnectionLimits,
+    stats: &ConnectionStats,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: Io,
+    S: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let peer = handler.peer;
+    let speaks_http2 = match protocol {
+        Protocol::Http1 => false,
+        Protocol::Http2 => true,
+        Protocol::Unknown => {
+            // HTTP/2 with prior knowledge opens with "PRI * HTTP/2.0"; two bytes distinguish
+            // it from every HTTP/1 method storebridge serves. hyper-util checks the whole
+            // preface for the rare methods that also start with "PR".
+            while io.unread_bytes().len() < 2
+                && io.unread_bytes().first().is_none_or(|&byte| byte == b'P')
+            {
+                let limit = limits.header_read_timeout;
+                match http1::wait_for_bytes(&mut io, activity, limit, &mut stop).await {
+                    Wake::Data => {}
+                    Wake::Closed => return,
+                    Wake::GiveUp => return http1::close(io).await,
+                }
+            }
+            io.unread_bytes().starts_with(b"PR")
+        }
+    };
+
+    if !speaks_http2 {
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(true);
+        let connection = http1::Http1 {
+            builder,
+            activity,
+            limits,
+            stats,
+            peer,
+        };
+        return connection.serve(io, handler, &mut stop).await;
+    }
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new());
+    let connection = builder.serve_connection(TokioIo::new(io), handler);
+    tokio::pin!(connection);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%peer, error = %error, "connection closed with an error");
+                }
+                return;
+            }
+            _ = stop.wait_for(|stopped| *stopped), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_elapsed(limits.idle_timeout), if !closing => {
+                tracing::debug!(%peer, "closing idle connection");
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// hyper's service for one connection: adds the peer address, counts the request in flight
+/// and boxes the caller's future.
+struct Handler<S> {
+    service: Arc<S>,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+}
+
+impl<S> Clone for Handler<S> {
+    fn clone(&self) -> Self {
+        Self {
+            service: Arc::clone(&self.service),
+            peer: self.peer,
+            activity: Arc::clone(&self.activity),
+        }
+    }
+}
+
+impl<S, F, B> hyper::service::Service<Request<Incoming>> for Handler<S>
+where
+    S: Fn(Request<Incoming>) -> F,
+    F: Future<Output = Response<B>> + Send + 'static,
+{
+    type Response = Response<B>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, Infallible>> + Send>>;
+
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(PeerAddr(self.peer));
+        self.activity.note_request(&request);
+        let in_flight = InFlight::enter(self.activity.clone());
+        let response = (self.service)(request);
+        // Boxed because hyper keeps room for one service future for the whole life of the
+        // connection. Unboxed, every idle keep-alive connection kept about 8 KiB of request
+        // state.
+        Box::pin(async move {
+            let response = response.await;
+            drop(in_flight);
+            Ok(response)
+        })
+    }
+}
