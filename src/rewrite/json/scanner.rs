@@ -570,6 +570,9 @@ impl Scanner {
         pos: usize,
         byte: u8,
     ) -> Result<Option<usize>, MalformedJson> {
+        if let Some(end) = number::plain_number_end(chunk, pos) {
+            return Ok(Some(end));
+        }
         let mut scan = NumberScan::start(byte);
         let end = scan.scan(chunk, pos + 1, self.base)?;
         if end.is_none() {
