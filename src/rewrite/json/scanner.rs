@@ -701,10 +701,9 @@ impl Scanner {
             return Err(self.error(pos, "expected a string key"));
         }
         // Fast path: a plain key that ends in this chunk is its own name.
-        if let Some(end) = string::plain_ascii_end(chunk, pos + 1) {
-            let name = chunk.get(pos + 1..end - 1).unwrap_or_default();
+        if let Some(name) = string::plain_ascii_content(chunk, pos + 1) {
             self.slot = self.classify_plain_key(name, self.stack.len());
-            return Ok(Some(end));
+            return Ok(Some(pos + name.len() + 2));
         }
         self.escaped_key(chunk, pos)
     }
@@ -778,18 +777,24 @@ impl Scanner {
     /// and first letter alone. Must agree with the decoding path in [`Self::classify_key`].
     #[inline(always)]
     fn classify_plain_key(&self, name: &[u8], depth: usize) -> Slot {
-        let first = name.first().map_or(0, u8::to_ascii_lowercase);
-        match (name.len(), first) {
-            (7, b's') if name.eq_ignore_ascii_case(b"storeid") => Slot::StoreId,
-            (8, b's') if name.eq_ignore_ascii_case(b"store_id") => Slot::StoreId,
-            (12, b'r') if self.options.urls && name.eq_ignore_ascii_case(b"resource_url") => {
+        // The length comes first because it is known without reading the name.
+        let starts_with = |letter: u8| name.first().map(u8::to_ascii_lowercase) == Some(letter);
+        match name.len() {
+            7 if starts_with(b's') && name.eq_ignore_ascii_case(b"storeid") => Slot::StoreId,
+            8 if starts_with(b's') && name.eq_ignore_ascii_case(b"store_id") => Slot::StoreId,
+            12 if self.options.urls
+                && starts_with(b'r')
+                && name.eq_ignore_ascii_case(b"resource_url") =>
+            {
                 Slot::Url
             }
-            (4, b'h') if self.options.urls && name.eq_ignore_ascii_case(b"href") => Slot::Url,
-            (7, b'm')
-                if self.options.refresh_message
-                    && depth == 1
-                    && name.eq_ignore_ascii_case(b"message") =>
+            4 if self.options.urls && starts_with(b'h') && name.eq_ignore_ascii_case(b"href") => {
+                Slot::Url
+            }
+            7 if self.options.refresh_message
+                && depth == 1
+                && starts_with(b'm')
+                && name.eq_ignore_ascii_case(b"message") =>
             {
                 Slot::Message
             }
