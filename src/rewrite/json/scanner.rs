@@ -237,7 +237,18 @@ impl Scanner {
             };
             let next = match expect {
                 Expect::AfterMember => match byte {
-                    b',' => self.member(map, chunk, pos + 1, out)?,
+                    b',' => {
+                        let mut next = self.member(map, chunk, pos + 1, out)?;
+                        // Members of one object usually follow each other without white
+                        // space, so the next one is read here, without the dispatch above.
+                        while let Some((end, Expect::AfterMember)) = next {
+                            if chunk.get(end) != Some(&b',') {
+                                break;
+                            }
+                            next = self.member(map, chunk, end + 1, out)?;
+                        }
+                        next
+                    }
                     b'}' => Some(self.close(pos)),
                     _ => return Err(self.error(pos, "expected ',' or '}' in object")),
                 },
