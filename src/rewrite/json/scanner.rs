@@ -674,8 +674,9 @@ impl Scanner {
         Ok((pos + 1, expect))
     }
 
-    /// Closes the innermost container at its bracket, `chunk[pos]`.
-    #[inline]
+    /// Closes the innermost container at its bracket, `chunk[pos]`. Always inlined, like
+    /// [`Self::open`].
+    #[inline(always)]
     fn close(&mut self, pos: usize) -> (usize, Expect) {
         self.stack.pop();
         let expect = match self.stack.last() {
