@@ -120,8 +120,8 @@ impl NumberScan {
 /// Returns `None` for any other number, including invalid ones, so that [`NumberScan`]
 /// scans it and reports its error.
 ///
-/// Kept out of line: inlined into the scanner's main loop, it added more instructions
-/// there than the call costs.
+/// Kept out of line, because inlined into the scanner's main loop it added more
+/// instructions there than the call costs.
 #[inline(never)]
 pub(super) fn plain_number_end(chunk: &[u8], pos: usize) -> Option<usize> {
     let digits_end = |from: usize| {

@@ -221,7 +221,7 @@ impl Scanner {
     /// Scans the tokens from `chunk[pos]` to the end of the chunk.
     ///
     /// The state lives in locals here and goes back to `self.expect` when the chunk ends, so
-    /// that the hot path keeps it in a register. An object member (key, colon and value)
+    /// that the compiler can keep it in a register. An object member (key, colon and value)
     /// takes one turn of the loop.
     #[inline(always)]
     fn scan_tokens(
@@ -601,8 +601,8 @@ impl Scanner {
     /// Scans the string or number that starts at `chunk[pos]`. Returns the index after it,
     /// or `None` when it is pending.
     ///
-    /// Kept out of the main loop: values of interest are rare, and plain ones take the
-    /// fast paths in the callers.
+    /// Kept out of the main loop, because values of interest are rare and plain values take
+    /// the fast paths in the callers.
     #[inline(never)]
     fn scalar(
         &mut self,
