@@ -113,6 +113,45 @@ impl NumberScan {
     }
 }
 
+/// Returns the index one past a number that starts at `chunk[pos]`, when it has no minus
+/// sign and no exponent and its end is in `chunk`: the common case, which needs no
+/// [`NumberScan`] state.
+///
+/// Returns `None` for any other number, including invalid ones, so that [`NumberScan`]
+/// scans it and reports its error.
+///
+/// Kept out of line, because inlined into the scanner's main loop it added more
+/// instructions there than the call costs.
+#[inline(never)]
+pub(super) fn plain_number_end(chunk: &[u8], pos: usize) -> Option<usize> {
+    let digits_end = |from: usize| {
+        let digits = chunk.get(from..).unwrap_or_default();
+        from + digits
+            .iter()
+            .take_while(|byte| byte.is_ascii_digit())
+            .count()
+    };
+
+    let mut end = match chunk.get(pos) {
+        Some(b'0') => pos + 1,
+        Some(b'1'..=b'9') => digits_end(pos + 1),
+        _ => return None,
+    };
+    if chunk.get(end) == Some(&b'.') {
+        let fraction_end = digits_end(end + 1);
+        if fraction_end == end + 1 {
+            return None;
+        }
+        end = fraction_end;
+    }
+    // A digit can only follow a leading zero here, which is an error. At the end of the
+    // chunk, the number may go on in the next one.
+    match chunk.get(end) {
+        Some(b'0'..=b'9' | b'.' | b'e' | b'E') | None => None,
+        Some(_) => Some(end),
+    }
+}
+
 /// A number token spanning `input[start..end]`.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct NumberToken {
@@ -319,6 +358,26 @@ mod tests {
                     scan_split(text.as_bytes(), split).map(|end| end.unwrap_or(text.len()));
                 assert_eq!(split_result, whole, "{text} split at {split}");
             }
+        }
+    }
+
+    #[test]
+    fn plain_end_agrees_with_whole_scan() {
+        let plain = ["12345,", "0}", "218.73,", "0.5]", "7 ", "99.990,"];
+        for text in plain {
+            let whole = scan_number(text.as_bytes(), 0).unwrap().end;
+            assert_eq!(plain_number_end(text.as_bytes(), 0), Some(whole), "{text}");
+        }
+    }
+
+    #[test]
+    fn plain_end_leaves_other_forms() {
+        // Signs, exponents, errors and numbers that reach the chunk's end need `NumberScan`.
+        let others = [
+            "-1,", "1e5,", "1.5E2,", "01,", "1.,", "1.e5", "1.5.3", "123", "0", "2.50", "-", "x",
+        ];
+        for text in others {
+            assert_eq!(plain_number_end(text.as_bytes(), 0), None, "{text}");
         }
     }
 

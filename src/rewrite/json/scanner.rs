@@ -5,12 +5,14 @@
 //! that may be rewritten (a store ID, a URL or the refresh message) while its end is not in
 //! sight yet. Those are held in `held` until the value ends, then written with their edits.
 
+mod interest;
+
 use super::number::{self, NumberScan};
 use super::output::Output;
 use super::string::{self, StringScan, StringToken};
-use super::{text, JsonOptions, MalformedJson, MAX_DEPTH};
+use super::{JsonOptions, MalformedJson, MAX_DEPTH};
 use crate::rewrite::edit::Edit;
-use crate::rewrite::ids::{is_store_id_name, name_is, parse_id_text};
+use crate::rewrite::ids::{is_store_id_name, name_is};
 use crate::stores::{Direction, StoreMap};
 
 /// Maximum length in bytes of a value the rewriter reads whole: a store ID, a URL or the
@@ -39,21 +41,38 @@ enum Container {
     Object,
 }
 
-/// The token expected next, apart from white space.
+/// The token expected next, apart from white space. While a token is pending, the token
+/// expected after it.
+///
+/// Each value state fixes the state after its value, and each separator state fixes the
+/// container, so the main loop reads the stack only when a container opens or closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
-    /// A value: the document, an element after `,` or a member value after `:`.
-    Value,
+    /// The document's value.
+    Document,
     /// After `[`: a value or `]`.
     FirstElement,
+    /// After `,` in an array.
+    Element,
     /// After `{`: a key or `}`.
     FirstKey,
     /// After `,` in an object.
     Key,
     Colon,
-    /// After a value: `,` or the closing bracket, or only white space after the document.
-    Separator,
+    /// After `:`.
+    MemberValue,
+    /// After a member value: `,` or `}`.
+    AfterMember,
+    /// After an element: `,` or `]`.
+    AfterElement,
+    /// After the document: only white space.
+    AfterDocument,
 }
+
+/// The index in the chunk after a token, with the state there. `None` means that the chunk
+/// ended inside the token, which [`Scanner::pending`] then keeps, with the state after it in
+/// [`Scanner::expect`].
+type Next = Option<(usize, Expect)>;
 
 /// A token the previous chunk ended inside. Offsets are absolute.
 #[derive(Clone, Copy, Debug)]
@@ -137,7 +156,7 @@ pub(crate) struct Scanner {
     options: JsonOptions,
     stack: Vec<Container>,
     expect: Expect,
-    /// The slot of the next member value, set by its key.
+    /// The slot of the next value: set by a key, and back to `Plain` once the value starts.
     slot: Slot,
     pending: Pending,
     /// The bytes of the pending key, or of the pending value of interest, from earlier
@@ -165,7 +184,7 @@ impl Scanner {
             direction,
             options,
             stack: Vec::new(),
-            expect: Expect::Value,
+            expect: Expect::Document,
             slot: Slot::Plain,
             pending: Pending::None,
             held: Vec::new(),
@@ -192,39 +211,82 @@ impl Scanner {
         chunk: &[u8],
         out: &mut impl Output,
     ) -> Result<(), MalformedJson> {
-        let mut pos = match self.resume(map, chunk, out)? {
-            Some(pos) => pos,
-            None => {
-                self.end_chunk(chunk, out);
-                return Ok(());
-            }
-        };
+        if let Some(pos) = self.resume(map, chunk, out)? {
+            self.scan_tokens(map, chunk, pos, out)?;
+        }
+        self.end_chunk(chunk, out);
+        Ok(())
+    }
 
+    /// Scans the tokens from `chunk[pos]` to the end of the chunk.
+    ///
+    /// The state lives in locals here and goes back to `self.expect` when the chunk ends, so
+    /// that the compiler can keep it in a register. An object member (key, colon and value)
+    /// takes one turn of the loop.
+    #[inline(always)]
+    fn scan_tokens(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        mut pos: usize,
+        out: &mut impl Output,
+    ) -> Result<(), MalformedJson> {
+        let mut expect = self.expect;
         loop {
-            while let Some(b' ' | b'\n' | b'\r' | b'\t') = chunk.get(pos) {
-                pos += 1;
-            }
+            pos = skip_whitespace(chunk, pos);
             let Some(&byte) = chunk.get(pos) else {
                 break;
             };
-            let next = match self.expect {
-                Expect::FirstElement if byte == b']' => Some(self.close(pos)),
-                Expect::Value | Expect::FirstElement => self.value(map, chunk, pos, byte, out)?,
+            let next = match expect {
+                Expect::AfterMember => match byte {
+                    b',' => {
+                        let mut next = self.member(map, chunk, pos + 1, out)?;
+                        // Members of one object usually follow each other without white
+                        // space, so the next one is read here, without the dispatch above.
+                        while let Some((end, Expect::AfterMember)) = next {
+                            if chunk.get(end) != Some(&b',') {
+                                break;
+                            }
+                            next = self.member(map, chunk, end + 1, out)?;
+                        }
+                        next
+                    }
+                    b'}' => Some(self.close(pos)),
+                    _ => return Err(self.error(pos, "expected ',' or '}' in object")),
+                },
                 Expect::FirstKey if byte == b'}' => Some(self.close(pos)),
-                Expect::FirstKey | Expect::Key => self.key(chunk, pos, byte)?,
-                Expect::Colon if byte == b':' => {
-                    self.expect = Expect::Value;
-                    Some(pos + 1)
-                }
+                Expect::FirstKey | Expect::Key => self.member(map, chunk, pos, out)?,
+                Expect::Colon if byte == b':' => Some((pos + 1, Expect::MemberValue)),
                 Expect::Colon => return Err(self.error(pos, "expected ':' after object key")),
-                Expect::Separator => Some(self.separator(pos, byte)?),
+                Expect::MemberValue => {
+                    self.value(map, chunk, pos, byte, Expect::AfterMember, out)?
+                }
+                Expect::AfterElement => match byte {
+                    b',' => Some((pos + 1, Expect::Element)),
+                    b']' => Some(self.close(pos)),
+                    _ => return Err(self.error(pos, "expected ',' or ']' in array")),
+                },
+                Expect::FirstElement if byte == b']' => Some(self.close(pos)),
+                Expect::FirstElement | Expect::Element => {
+                    self.element(map, chunk, pos, byte, out)?
+                }
+                Expect::Document => {
+                    self.value(map, chunk, pos, byte, Expect::AfterDocument, out)?
+                }
+                Expect::AfterDocument => {
+                    return Err(self.error(pos, "unexpected data after the JSON value"))
+                }
             };
             match next {
-                Some(next) => pos = next,
-                None => break,
+                Some((next_pos, next_expect)) => {
+                    pos = next_pos;
+                    expect = next_expect;
+                }
+                // The token is pending, and `self.expect` is already the state after it.
+                None => return Ok(()),
             }
         }
-        self.end_chunk(chunk, out);
+        self.expect = expect;
         Ok(())
     }
 
@@ -248,28 +310,22 @@ impl Scanner {
                     self.write_value(map, &[], value, out);
                 }
                 self.pending = Pending::None;
-                self.value_done(total);
+                self.pending_value_done(total);
             }
             Pending::Literal { start, .. } => return Err(invalid_literal(start)),
         }
 
-        match (self.expect, self.stack.last()) {
-            (Expect::Separator, None) => Ok(()),
-            (Expect::Value | Expect::FirstElement, _) => Err(MalformedJson::at(
-                total,
-                "unexpected end of input, expected a JSON value",
-            )),
-            (Expect::FirstKey | Expect::Key, _) => {
-                Err(MalformedJson::at(total, "expected a string key"))
+        let reason = match self.expect {
+            Expect::AfterDocument => return Ok(()),
+            Expect::Document | Expect::FirstElement | Expect::Element | Expect::MemberValue => {
+                "unexpected end of input, expected a JSON value"
             }
-            (Expect::Colon, _) => Err(MalformedJson::at(total, "expected ':' after object key")),
-            (Expect::Separator, Some(Container::Object)) => {
-                Err(MalformedJson::at(total, "expected ',' or '}' in object"))
-            }
-            (Expect::Separator, Some(Container::Array)) => {
-                Err(MalformedJson::at(total, "expected ',' or ']' in array"))
-            }
-        }
+            Expect::FirstKey | Expect::Key => "expected a string key",
+            Expect::Colon => "expected ':' after object key",
+            Expect::AfterMember => "expected ',' or '}' in object",
+            Expect::AfterElement => "expected ',' or ']' in array",
+        };
+        Err(MalformedJson::at(total, reason))
     }
 
     /// Writes everything not yet written, unchanged: the held value and the rest of
@@ -286,6 +342,8 @@ impl Scanner {
         self.emitted = self.base;
     }
 
+    #[cold]
+    #[inline(never)]
     fn error(&self, pos: usize, reason: &'static str) -> MalformedJson {
         MalformedJson::at(self.base + pos, reason)
     }
@@ -336,6 +394,7 @@ impl Scanner {
                     string: scan.string(),
                 };
                 self.value_end(map, chunk, value, out);
+                self.pending_value_done(base + end);
                 Ok(Some(end))
             }
             Pending::Literal {
@@ -357,7 +416,7 @@ impl Scanner {
                     return Ok(None);
                 }
                 self.pending = Pending::None;
-                self.value_done(base + available);
+                self.pending_value_done(base + available);
                 Ok(Some(available))
             }
         }
@@ -404,51 +463,99 @@ impl Scanner {
         self.base = end;
     }
 
-    /// Scans the value that starts with `byte` at `chunk[pos]`.
-    #[inline]
-    fn value(
+    /// Scans an object member from `chunk[pos]`, which may be white space before the key:
+    /// the key, the colon and, when they are in this chunk, the value.
+    #[inline(always)]
+    fn member(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        pos: usize,
+        out: &mut impl Output,
+    ) -> Result<Next, MalformedJson> {
+        let pos = skip_whitespace(chunk, pos);
+        let Some(&byte) = chunk.get(pos) else {
+            return Ok(Some((pos, Expect::Key)));
+        };
+        let Some(key_end) = self.key(chunk, pos, byte)? else {
+            self.expect = Expect::Colon;
+            return Ok(None);
+        };
+
+        let pos = skip_whitespace(chunk, key_end);
+        match chunk.get(pos) {
+            Some(b':') => {}
+            Some(_) => return Err(self.error(pos, "expected ':' after object key")),
+            None => return Ok(Some((pos, Expect::Colon))),
+        }
+        let pos = skip_whitespace(chunk, pos + 1);
+        let Some(&byte) = chunk.get(pos) else {
+            return Ok(Some((pos, Expect::MemberValue)));
+        };
+        self.value(map, chunk, pos, byte, Expect::AfterMember, out)
+    }
+
+    /// Scans an array element that starts with `byte` at `chunk[pos]`.
+    #[inline(always)]
+    fn element(
         &mut self,
         map: &StoreMap,
         chunk: &[u8],
         pos: usize,
         byte: u8,
         out: &mut impl Output,
-    ) -> Result<Option<usize>, MalformedJson> {
-        let slot = std::mem::replace(&mut self.slot, Slot::Plain);
-        if self.record_depth.is_some() && self.stack == [Container::Array] {
+    ) -> Result<Next, MalformedJson> {
+        if self.record_depth.is_some() && self.stack.len() == 1 {
             self.element_start = self.base + pos;
         }
+        let next = self.value(map, chunk, pos, byte, Expect::AfterElement, out)?;
+        // A container element ends at its closing bracket, in `close`.
+        if let Some((end, Expect::AfterElement)) = next {
+            self.element_done(self.base + end);
+        }
+        Ok(next)
+    }
 
-        match byte {
-            b'{' => self.open(Container::Object, pos).map(Some),
-            b'[' => self.open(Container::Array, pos).map(Some),
-            b'"' => self.string(map, chunk, pos, slot, out),
+    /// Scans the value that starts with `byte` at `chunk[pos]`, in the slot its key set.
+    /// `after` is the state once it ends.
+    #[inline(always)]
+    fn value(
+        &mut self,
+        map: &StoreMap,
+        chunk: &[u8],
+        pos: usize,
+        byte: u8,
+        after: Expect,
+        out: &mut impl Output,
+    ) -> Result<Next, MalformedJson> {
+        let slot = std::mem::replace(&mut self.slot, Slot::Plain);
+        let end = match byte {
+            b'"' => self.string(map, chunk, pos, slot, out)?,
             b'-' | b'0'..=b'9' if slot == Slot::StoreId => {
                 let scan = ValueScan::Number(NumberScan::start(byte));
-                self.scalar(map, chunk, pos, slot, scan, out)
+                self.scalar(map, chunk, pos, slot, scan, out)?
             }
             // Only a store ID is read from a number; a URL or message must be a string.
-            b'-' | b'0'..=b'9' => {
-                let mut scan = NumberScan::start(byte);
-                let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
-                    let start = self.base + pos;
-                    let scan = ValueScan::Number(scan);
-                    let slot = Slot::Plain;
-                    self.pending = Pending::Value { start, slot, scan };
-                    return Ok(None);
-                };
-                self.value_done(self.base + end);
-                Ok(Some(end))
+            b'-' | b'0'..=b'9' => self.plain_number(chunk, pos, byte)?,
+            b'{' => return self.open(Container::Object, pos).map(Some),
+            b'[' => return self.open(Container::Array, pos).map(Some),
+            b't' => self.literal(chunk, pos, b"true")?,
+            b'f' => self.literal(chunk, pos, b"false")?,
+            b'n' => self.literal(chunk, pos, b"null")?,
+            _ => return Err(self.error(pos, "expected a JSON value")),
+        };
+        match end {
+            Some(end) => Ok(Some((end, after))),
+            None => {
+                self.expect = after;
+                Ok(None)
             }
-            b't' => self.literal(chunk, pos, b"true"),
-            b'f' => self.literal(chunk, pos, b"false"),
-            b'n' => self.literal(chunk, pos, b"null"),
-            _ => Err(self.error(pos, "expected a JSON value")),
         }
     }
 
-    /// Scans the string that starts at `chunk[pos]`.
-    #[inline]
+    /// Scans the string that starts at `chunk[pos]`. Returns the index after it, or `None`
+    /// when it is pending.
+    #[inline(always)]
     fn string(
         &mut self,
         map: &StoreMap,
@@ -460,7 +567,6 @@ impl Scanner {
         if slot == Slot::Plain {
             // Fast path: most strings are plain ASCII and end in the same chunk.
             if let Some(end) = string::plain_ascii_end(chunk, pos + 1) {
-                self.value_done(self.base + end);
                 return Ok(Some(end));
             }
         }
@@ -468,8 +574,36 @@ impl Scanner {
         self.scalar(map, chunk, pos, slot, scan, out)
     }
 
-    /// Scans the string or number that starts at `chunk[pos]`.
-    #[inline]
+    /// Scans a number that is not a store ID. Returns the index after it, or `None` when
+    /// it is pending.
+    #[inline(always)]
+    fn plain_number(
+        &mut self,
+        chunk: &[u8],
+        pos: usize,
+        byte: u8,
+    ) -> Result<Option<usize>, MalformedJson> {
+        if let Some(end) = number::plain_number_end(chunk, pos) {
+            return Ok(Some(end));
+        }
+        let mut scan = NumberScan::start(byte);
+        let end = scan.scan(chunk, pos + 1, self.base)?;
+        if end.is_none() {
+            self.pending = Pending::Value {
+                start: self.base + pos,
+                slot: Slot::Plain,
+                scan: ValueScan::Number(scan),
+            };
+        }
+        Ok(end)
+    }
+
+    /// Scans the string or number that starts at `chunk[pos]`. Returns the index after it,
+    /// or `None` when it is pending.
+    ///
+    /// Kept out of the main loop, because values of interest are rare and plain values take
+    /// the fast paths in the callers.
+    #[inline(never)]
     fn scalar(
         &mut self,
         map: &StoreMap,
@@ -497,7 +631,9 @@ impl Scanner {
         Ok(Some(end))
     }
 
-    #[inline]
+    /// Scans `true`, `false` or `null`. Returns the index after it, or `None` when it is
+    /// pending.
+    #[inline(always)]
     fn literal(
         &mut self,
         chunk: &[u8],
@@ -522,94 +658,87 @@ impl Scanner {
             };
             return Ok(None);
         }
-        self.value_done(self.base + pos + available);
         Ok(Some(pos + available))
     }
 
-    #[inline]
-    fn open(&mut self, container: Container, pos: usize) -> Result<usize, MalformedJson> {
+    /// Opens an array or object at its bracket, `chunk[pos]`. Always inlined, because as a
+    /// call it returned its result through memory for every container.
+    #[inline(always)]
+    fn open(&mut self, container: Container, pos: usize) -> Result<(usize, Expect), MalformedJson> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(self.error(pos, "nesting deeper than 512 arrays and objects"));
         }
         self.stack.push(container);
-        self.expect = match container {
+        let expect = match container {
             Container::Array => Expect::FirstElement,
             Container::Object => Expect::FirstKey,
         };
-        Ok(pos + 1)
+        Ok((pos + 1, expect))
     }
 
-    /// Closes the innermost container at its bracket, `chunk[pos]`.
-    #[inline]
-    fn close(&mut self, pos: usize) -> usize {
+    /// Closes the innermost container at its bracket, `chunk[pos]`. Always inlined, like
+    /// [`Self::open`].
+    #[inline(always)]
+    fn close(&mut self, pos: usize) -> (usize, Expect) {
         self.stack.pop();
-        self.value_done(self.base + pos + 1);
-        pos + 1
+        let expect = match self.stack.last() {
+            Some(Container::Object) => Expect::AfterMember,
+            Some(Container::Array) => {
+                self.element_done(self.base + pos + 1);
+                Expect::AfterElement
+            }
+            None => Expect::AfterDocument,
+        };
+        (pos + 1, expect)
     }
 
-    /// Moves on after a value that ended at absolute offset `end`.
+    /// Records the span of an element of the top-level array that ended at absolute offset
+    /// `end`, when spans are recorded. The innermost container must be an array.
     #[inline]
-    fn value_done(&mut self, end: usize) {
-        if self.record_depth.is_some() && self.stack == [Container::Array] {
+    fn element_done(&mut self, end: usize) {
+        if self.record_depth.is_some() && self.stack.len() == 1 {
             self.elements.push((self.element_start, end));
         }
-        self.expect = Expect::Separator;
     }
 
-    #[inline]
-    fn separator(&mut self, pos: usize, byte: u8) -> Result<usize, MalformedJson> {
-        match (self.stack.last(), byte) {
-            (Some(Container::Object), b',') => self.expect = Expect::Key,
-            (Some(Container::Array), b',') => self.expect = Expect::Value,
-            (Some(Container::Object), b'}') | (Some(Container::Array), b']') => {
-                return Ok(self.close(pos))
-            }
-            (Some(Container::Object), _) => {
-                return Err(self.error(pos, "expected ',' or '}' in object"))
-            }
-            (Some(Container::Array), _) => {
-                return Err(self.error(pos, "expected ',' or ']' in array"))
-            }
-            (None, _) => return Err(self.error(pos, "unexpected data after the JSON value")),
+    /// Records the span of a pending value that ended at absolute offset `end`, when it is an
+    /// element of the top-level array and spans are recorded.
+    fn pending_value_done(&mut self, end: usize) {
+        if self.expect == Expect::AfterElement {
+            self.element_done(end);
         }
-        Ok(pos + 1)
     }
 
-    #[inline]
+    /// Scans the key that starts with `byte` at `chunk[pos]` and sets the slot of its value.
+    /// Returns the index after the key, or `None` when the key is pending.
+    #[inline(always)]
     fn key(&mut self, chunk: &[u8], pos: usize, byte: u8) -> Result<Option<usize>, MalformedJson> {
         if byte != b'"' {
             return Err(self.error(pos, "expected a string key"));
         }
-        let start = self.base + pos;
-        let end = if let Some(end) = string::plain_ascii_end(chunk, pos + 1) {
-            // Fast path: a plain key that ends in this chunk is its own name.
-            let name = chunk.get(pos + 1..end - 1).unwrap_or_default();
+        // Fast path: a plain key that ends in this chunk is its own name.
+        if let Some(name) = string::plain_ascii_content(chunk, pos + 1) {
             self.slot = self.classify_plain_key(name, self.stack.len());
-            self.expect = Expect::Colon;
-            end
-        } else {
-            let mut scan = StringScan::default();
-            let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
-                self.pending = Pending::Key { start, scan };
-                return Ok(None);
-            };
-            self.key_done(chunk, start, end, scan.has_escape);
-            end
-        };
-
-        // Take the colon here when it is in sight, saving a turn of the main loop.
-        let mut next = end;
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = chunk.get(next) {
-            next += 1;
+            return Ok(Some(pos + name.len() + 2));
         }
-        if chunk.get(next) == Some(&b':') {
-            self.expect = Expect::Value;
-            next += 1;
-        }
-        Ok(Some(next))
+        self.escaped_key(chunk, pos)
     }
 
-    /// Classifies the key that started at absolute offset `start` and ends at `chunk[end]`.
+    /// Scans a key that has escapes or non-ASCII bytes, or goes on in the next chunk.
+    #[inline(never)]
+    fn escaped_key(&mut self, chunk: &[u8], pos: usize) -> Result<Option<usize>, MalformedJson> {
+        let start = self.base + pos;
+        let mut scan = StringScan::default();
+        let Some(end) = scan.scan(chunk, pos + 1, self.base)? else {
+            self.pending = Pending::Key { start, scan };
+            return Ok(None);
+        };
+        self.key_done(chunk, start, end, scan.has_escape);
+        Ok(Some(end))
+    }
+
+    /// Sets the slot from the key that started at absolute offset `start` and ends at
+    /// `chunk[end]`.
     #[inline]
     fn key_done(&mut self, chunk: &[u8], start: usize, end: usize, has_escape: bool) {
         let length = self.base + end - start;
@@ -627,7 +756,6 @@ impl Scanner {
             self.held = held;
             slot
         };
-        self.expect = Expect::Colon;
     }
 
     /// Decides what the value after a key is, from the key token with its quotes.
@@ -665,144 +793,43 @@ impl Scanner {
     /// and first letter alone. Must agree with the decoding path in [`Self::classify_key`].
     #[inline(always)]
     fn classify_plain_key(&self, name: &[u8], depth: usize) -> Slot {
-        let first = name.first().map_or(0, u8::to_ascii_lowercase);
-        match (name.len(), first) {
-            (7, b's') if name.eq_ignore_ascii_case(b"storeid") => Slot::StoreId,
-            (8, b's') if name.eq_ignore_ascii_case(b"store_id") => Slot::StoreId,
-            (12, b'r') if self.options.urls && name.eq_ignore_ascii_case(b"resource_url") => {
+        // The length comes first because it is known without reading the name.
+        let starts_with = |letter: u8| name.first().map(u8::to_ascii_lowercase) == Some(letter);
+        match name.len() {
+            7 if starts_with(b's') && name.eq_ignore_ascii_case(b"storeid") => Slot::StoreId,
+            8 if starts_with(b's') && name.eq_ignore_ascii_case(b"store_id") => Slot::StoreId,
+            12 if self.options.urls
+                && starts_with(b'r')
+                && name.eq_ignore_ascii_case(b"resource_url") =>
+            {
                 Slot::Url
             }
-            (4, b'h') if self.options.urls && name.eq_ignore_ascii_case(b"href") => Slot::Url,
-            (7, b'm')
-                if self.options.refresh_message
-                    && depth == 1
-                    && name.eq_ignore_ascii_case(b"message") =>
+            4 if self.options.urls && starts_with(b'h') && name.eq_ignore_ascii_case(b"href") => {
+                Slot::Url
+            }
+            7 if self.options.refresh_message
+                && depth == 1
+                && starts_with(b'm')
+                && name.eq_ignore_ascii_case(b"message") =>
             {
                 Slot::Message
             }
             _ => Slot::Plain,
         }
     }
-
-    /// Writes the bytes before `chunk[pos]`, where a value of interest starts.
-    fn write_up_to(&mut self, chunk: &[u8], pos: usize, out: &mut impl Output) {
-        let from = self.emitted.saturating_sub(self.base);
-        out.pass(chunk.get(from..pos).unwrap_or_default());
-        self.emitted = self.base + pos;
-    }
-
-    /// Finishes a scalar value that ends at `chunk[value.end - base]`.
-    #[inline]
-    fn value_end(&mut self, map: &StoreMap, chunk: &[u8], value: Finished, out: &mut impl Output) {
-        if value.slot != Slot::Plain {
-            let end = value.end - self.base;
-            self.write_value(map, chunk.get(..end).unwrap_or_default(), value, out);
-        }
-        self.value_done(value.end);
-    }
-
-    /// Writes a value of interest with its edits. `head` is the part of it in the current
-    /// chunk, from the chunk's start, when the value began in an earlier chunk.
-    fn write_value(&mut self, map: &StoreMap, head: &[u8], value: Finished, out: &mut impl Output) {
-        let mut held = std::mem::take(&mut self.held);
-        let bytes: &[u8] = if value.start >= self.base {
-            let from = value.start - self.base;
-            head.get(from..).unwrap_or_default()
-        } else {
-            held.extend_from_slice(head);
-            &held
-        };
-
-        if value.end - value.start > MAX_HELD_VALUE {
-            self.skip_long(value.start, value.slot);
-            out.pass(bytes);
-        } else {
-            self.value_edits(map, bytes, value);
-            let mut copied = 0;
-            for edit in self.edits.drain(..) {
-                let edit_start = edit.start - value.start;
-                out.pass(bytes.get(copied..edit_start).unwrap_or_default());
-                out.replace(edit);
-                copied = edit.end - value.start;
-                self.count += 1;
-            }
-            out.pass(bytes.get(copied..).unwrap_or_default());
-        }
-
-        held.clear();
-        self.held = held;
-        self.emitted = value.end;
-    }
-
-    /// Collects the edits of a value of interest, `bytes`, into `self.edits`.
-    fn value_edits(&mut self, map: &StoreMap, bytes: &[u8], value: Finished) {
-        let Some(has_escape) = value.string else {
-            let id = number::scan_number(bytes, 0)
-                .ok()
-                .filter(|token| token.end == bytes.len())
-                .and_then(|token| token.integral_value(bytes));
-            self.store_id(map, value, id, false);
-            return;
-        };
-        let token = StringToken {
-            start: 0,
-            end: bytes.len(),
-            has_escape,
-        };
-        match value.slot {
-            Slot::Plain => {}
-            Slot::StoreId => {
-                let id = parse_id_text(token.decoded(bytes));
-                self.store_id(map, value, id, true);
-            }
-            Slot::Url if has_escape => {
-                // NOTE: a URL with JSON escapes (such as `\/` from PHP encoders) is left
-                // unchanged and counted, because re-escaping it exactly is not worth the risk.
-                self.skipped_urls += 1;
-            }
-            Slot::Url => text::url_edits(
-                token.content(bytes),
-                value.start + 1,
-                map,
-                self.direction,
-                &mut self.edits,
-            ),
-            Slot::Message => text::message_edits(
-                token.content(bytes),
-                value.start + 1,
-                map,
-                self.direction,
-                &mut self.edits,
-            ),
-        }
-    }
-
-    /// Records a store ID value and replaces it when it is mapped.
-    fn store_id(&mut self, map: &StoreMap, value: Finished, id: Option<u64>, quoted: bool) {
-        if self.record_depth == Some(self.stack.len()) {
-            self.recorded.push(RecordedId {
-                offset: value.start,
-                id,
-            });
-        }
-        if let Some(new_id) = id.and_then(|id| map.translate(self.direction, id)) {
-            self.edits
-                .push(Edit::id(value.start, value.end, new_id, quoted));
-        }
-    }
-
-    /// Counts a value of interest too long to hold, which passes unchanged.
-    fn skip_long(&mut self, start: usize, slot: Slot) {
-        self.skipped_long += 1;
-        if slot == Slot::StoreId && self.record_depth == Some(self.stack.len()) {
-            self.recorded.push(RecordedId {
-                offset: start,
-                id: None,
-            });
-        }
-    }
 }
 
+/// Returns the index of the first byte at or after `pos` that is not JSON white space, or
+/// the chunk's length.
+#[inline(always)]
+fn skip_whitespace(chunk: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = chunk.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+#[cold]
 fn invalid_literal(start: usize) -> MalformedJson {
     MalformedJson::at(start, "invalid literal (expected true, false or null)")
 }

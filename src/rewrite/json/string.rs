@@ -259,40 +259,52 @@ fn control_character(at: usize) -> MalformedJson {
 /// Returns the index one past the closing quote of a string whose content starts at `pos`,
 /// when that content is plain ASCII without escapes and ends in `chunk`: the common case,
 /// which needs no [`StringScan`] state.
-#[inline]
+#[inline(always)]
 pub(super) fn plain_ascii_end(chunk: &[u8], pos: usize) -> Option<usize> {
-    let end = skip_plain_ascii(chunk, pos);
-    (chunk.get(end) == Some(&b'"')).then_some(end + 1)
+    plain_ascii_content(chunk, pos).map(|content| pos + content.len() + 1)
+}
+
+/// Returns the bytes between the quotes of a string whose content starts at `pos`, when they
+/// are plain ASCII without escapes and the closing quote is in `chunk`.
+///
+/// Always inlined into the scanner's loop, because as a call it cost about as much as
+/// scanning a typical key.
+#[inline(always)]
+pub(super) fn plain_ascii_content(chunk: &[u8], pos: usize) -> Option<&[u8]> {
+    let rest = chunk.get(pos..)?;
+    let (content, after) = rest.split_at_checked(skip_plain_ascii(rest, 0))?;
+    (after.first() == Some(&b'"')).then_some(content)
 }
 
 /// Returns the offset of the first quote, backslash, control character or non-ASCII byte at
 /// or after `pos`, or the input length.
-#[inline]
-fn skip_plain_ascii(input: &[u8], mut pos: usize) -> usize {
+#[inline(always)]
+fn skip_plain_ascii(input: &[u8], pos: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     // Sets the high bit of each zero byte. Borrows can also mark bytes above a zero byte,
     // but never below one, so the lowest marked byte is always a real match.
     let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
 
-    while let Some(chunk) = input.get(pos..).and_then(|rest| rest.first_chunk::<8>()) {
-        let word = u64::from_le_bytes(*chunk);
+    let start = input.get(pos..).unwrap_or_default();
+    let mut rest = start;
+    while let Some((bytes, tail)) = rest.split_first_chunk::<8>() {
+        let word = u64::from_le_bytes(*bytes);
         let quotes = zero_bytes(word ^ (ONES * u64::from(b'"')));
         let backslashes = zero_bytes(word ^ (ONES * u64::from(b'\\')));
         let controls = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
         let special = quotes | backslashes | controls | (word & HIGH);
         if special != 0 {
-            return pos + (special.trailing_zeros() / 8) as usize;
+            let scanned = start.len() - rest.len();
+            return pos + scanned + (special.trailing_zeros() / 8) as usize;
         }
-        pos += 8;
+        rest = tail;
     }
-    while let Some(&byte) = input.get(pos) {
-        if byte == b'"' || byte == b'\\' || !(0x20..0x80).contains(&byte) {
-            break;
-        }
-        pos += 1;
-    }
-    pos
+    let plain_tail = rest
+        .iter()
+        .take_while(|&&byte| byte != b'"' && byte != b'\\' && (0x20..0x80).contains(&byte))
+        .count();
+    pos + start.len() - rest.len() + plain_tail
 }
 
 /// Iterator over the decoded characters of an already validated string body.
@@ -458,6 +470,38 @@ mod tests {
             let mut invalid = format!("\"{padding}é{padding}\"").into_bytes();
             invalid[prefix + 2] = b'a';
             assert_eq!(scan_string(&invalid).unwrap_err().offset, prefix + 1);
+        }
+    }
+
+    #[test]
+    fn plain_content_at_every_length() {
+        for length in 0..20 {
+            let name = "k".repeat(length);
+
+            let key = format!("\"{name}\":1");
+            let content = plain_ascii_content(key.as_bytes(), 1);
+            assert_eq!(content, Some(name.as_bytes()), "{key}");
+            assert_eq!(
+                plain_ascii_end(key.as_bytes(), 1),
+                Some(length + 2),
+                "{key}"
+            );
+
+            // The closing quote is missing from this chunk.
+            let cut = format!("\"{name}");
+            assert_eq!(plain_ascii_content(cut.as_bytes(), 1), None, "{cut}");
+        }
+    }
+
+    #[test]
+    fn plain_content_leaves_other_strings() {
+        for json in [
+            &b"\"a\\nb\""[..],
+            b"\"caf\xc3\xa9\"",
+            b"\"tab\there\"",
+            b"\"",
+        ] {
+            assert_eq!(plain_ascii_content(json, 1), None, "{json:?}");
         }
     }
 
