@@ -10,9 +10,9 @@
 //! had read but not parsed. Parking never adds `Connection: close` to a response: it waits
 //! until no request is in flight, so every response head is already written.
 //!
-//! Written here because no well-kept crate parks hyper 1 connections. The known limit:
-//! HTTP/2 connections are not parked (hyper's HTTP/2 server has no way to hand the stream
-//! back); they are few, since each carries many requests.
+//! Written here because no well-kept crate parks hyper 1 connections. Known limit: HTTP/2
+//! connections are not parked, because hyper's HTTP/2 server cannot hand the stream back.
+//! They are few, since each carries many requests.
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -23,7 +23,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::HttpService;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -84,9 +84,8 @@ enum Ended<I, S> {
 
 /// One HTTP/1 connection and what it needs to be served and parked.
 pub(super) struct Http1<'a> {
-    pub(super) builder: http1::Builder,
     pub(super) activity: &'a Activity,
-    pub(super) limits: ConnectionLimits,
+    pub(super) limits: &'a ConnectionLimits,
     pub(super) stats: &'a ConnectionStats,
     pub(super) peer: SocketAddr,
 }
@@ -125,8 +124,10 @@ impl Http1<'_> {
             }
             wait_limit = self.limits.idle_timeout;
 
-            let connection = self.builder.serve_connection(TokioIo::new(io), service);
-            match self.run_until_idle(Box::new(connection), stop).await {
+            match self
+                .run_until_idle(self.start_hyper(io, service), stop)
+                .await
+            {
                 Ended::Parked {
                     io: parked,
                     service: returned,
@@ -140,6 +141,29 @@ impl Http1<'_> {
                 Ended::Failed => return,
             }
         }
+    }
+
+    /// Starts hyper on the stream. The builder is made for each run rather than kept, so
+    /// that a parked connection keeps no part of it.
+    fn start_hyper<I, S, B>(
+        &self,
+        io: Tracked<I>,
+        service: S,
+    ) -> Box<http1::Connection<TokioIo<Tracked<I>>, S>>
+    where
+        I: Io,
+        S: HttpService<Incoming, ResBody = B> + Unpin,
+        S::Future: Unpin,
+        S::Error: Into<BoxError>,
+        B: Body + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_read_timeout)
+            .keep_alive(true);
+        Box::new(builder.serve_connection(TokioIo::new(io), service))
     }
 
     /// Runs hyper until the connection ends or has been idle for `park_after`.

@@ -274,7 +274,7 @@ impl Connection {
             },
         };
         let io = Tracked::new(stream, activity.clone());
-        serve_io(io, protocol, handler, &activity, limits, &stats, stop).await;
+        serve_io(io, protocol, handler, &activity, &limits, &stats, stop).await;
     }
 }
 
@@ -315,7 +315,7 @@ async fn serve_io<I, S, F, B>(
     protocol: Protocol,
     handler: Handler<S>,
     activity: &Activity,
-    limits: ConnectionLimits,
+    limits: &ConnectionLimits,
     stats: &ConnectionStats,
     mut stop: watch::Receiver<bool>,
 ) where
@@ -349,13 +349,7 @@ async fn serve_io<I, S, F, B>(
     };
 
     if !speaks_http2 {
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .keep_alive(true);
         let connection = http1::Http1 {
-            builder,
             activity,
             limits,
             stats,
@@ -364,7 +358,7 @@ async fn serve_io<I, S, F, B>(
         return connection.serve(io, handler, &mut stop).await;
     }
 
-    Box::pin(serve_auto(io, handler, activity, limits, stop)).await;
+    Box::pin(serve_auto(io, handler, activity, *limits, stop)).await;
 }
 
 /// Serves HTTP/2 (or HTTP/1 that starts like HTTP/2's preface) through hyper-util's builder,
