@@ -185,6 +185,14 @@ async fn read_response(stream: &mut BufReader<Box<dyn Stream>>) -> (Vec<String>,
         .find_map(|line| line.strip_prefix("content-length: "))
         .map(|value| value.parse::<usize>().expect("numeric length"));
     let mut body = Vec::new();
+    let chunked = head.iter().any(|line| line == "transfer-encoding: chunked");
+    if length.is_none() && !chunked {
+        // Neither length nor chunks: the body ends when the server closes the connection.
+        within("body up to close", stream.read_to_end(&mut body))
+            .await
+            .expect("read body");
+        return (head, body);
+    }
     if let Some(length) = length {
         body.resize(length, 0);
         within("body", stream.read_exact(&mut body))
@@ -192,10 +200,6 @@ async fn read_response(stream: &mut BufReader<Box<dyn Stream>>) -> (Vec<String>,
             .expect("read body");
         return (head, body);
     }
-    assert!(
-        head.iter().any(|line| line == "transfer-encoding: chunked"),
-        "{head:?}"
-    );
     loop {
         let mut size_line = String::new();
         within("chunk size", stream.read_line(&mut size_line))
@@ -211,6 +215,27 @@ async fn read_response(stream: &mut BufReader<Box<dyn Stream>>) -> (Vec<String>,
         }
         body.extend_from_slice(&chunk[..size]);
     }
+}
+
+/// Feeds the `/fed` response body: `first`, a pause longer than the tests' `park_after`,
+/// then `second`, then the end.
+async fn feed_with_pause(
+    feeds: &mut mpsc::Receiver<mpsc::Sender<Bytes>>,
+    first: &'static [u8],
+    second: &'static [u8],
+) {
+    let parts = within("the handler", feeds.recv())
+        .await
+        .expect("handler runs");
+    parts
+        .send(Bytes::from_static(first))
+        .await
+        .expect("body open");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    parts
+        .send(Bytes::from_static(second))
+        .await
+        .expect("body open");
 }
 
 async fn send(stream: &mut BufReader<Box<dyn Stream>>, bytes: &[u8]) {
@@ -316,22 +341,9 @@ async fn response_streaming_while_idle_keeps_connection() {
     let mut server = Server::start(transport, limits()).await;
     let mut client = server.connect(transport).await;
     send(&mut client, b"GET /fed HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
-    let parts = within("the handler", server.feeds.recv())
-        .await
-        .expect("handler runs");
-    parts
-        .send(Bytes::from_static(b"first "))
-        .await
-        .expect("body open");
-    // The body pauses with no request in flight, so the listener calls hyper's graceful
-    // shutdown during this response. The head is already sent, and the client must see
-    // nothing of it.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    parts
-        .send(Bytes::from_static(b"second"))
-        .await
-        .expect("body open");
-    drop(parts);
+    // The body pauses for longer than `park_after`. The request counts as in flight until
+    // its body ends, so the connection must not park in the middle of it.
+    feed_with_pause(&mut server.feeds, b"first ", b"second").await;
     let (head, body) = read_response(&mut client).await;
     assert_eq!(head[0], "http/1.1 200 ok");
     assert!(
@@ -340,8 +352,14 @@ async fn response_streaming_while_idle_keeps_connection() {
     );
     assert_eq!(body, b"first second");
 
+    assert_eq!(server.stats.parks_total(), 0, "parked during the body");
+
+    let stats = server.stats.clone();
+    until("the connection parks after the body", || {
+        stats.parked() == 1
+    })
+    .await;
     hello(&mut client, HELLO).await;
-    assert!(server.stats.parks_total() >= 1);
 }
 
 #[tokio::test]
@@ -354,20 +372,9 @@ async fn close_requested_by_client_is_honoured() {
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         send(&mut client, request.as_bytes()).await;
         if path == "/fed" {
-            // A pause in the body lets the listener try to park mid-response. The client
-            // asked to close, and the connection must still end after this response.
-            let parts = within("the handler", server.feeds.recv())
-                .await
-                .expect("handler runs");
-            parts
-                .send(Bytes::from_static(b"hel"))
-                .await
-                .expect("body open");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            parts
-                .send(Bytes::from_static(b"lo"))
-                .await
-                .expect("body open");
+            // A pause in the body longer than `park_after`. The client asked to close, and
+            // the connection must still end after this response.
+            feed_with_pause(&mut server.feeds, b"hel", b"lo").await;
         }
         let (head, body) = read_response(&mut client).await;
         assert_eq!(head[0], "http/1.1 200 ok");
@@ -435,6 +442,7 @@ async fn stop_closes_parked_connections_at_once() {
         transport,
         ConnectionLimits {
             drain_timeout: Duration::from_secs(600),
+            header_read_timeout: Duration::from_secs(600),
             ..limits()
         },
     )
@@ -443,6 +451,13 @@ async fn stop_closes_parked_connections_at_once() {
     hello(&mut client, HELLO).await;
     let stats = server.stats.clone();
     until("the connection parks", || stats.parked() == 1).await;
+    // A second connection gets part of a request head after parking, so hyper runs on it
+    // with no request started: the stop must not wait for the rest of the head.
+    let mut partial = server.connect(transport).await;
+    hello(&mut partial, HELLO).await;
+    until("both connections park", || stats.parked() == 2).await;
+    send(&mut partial, b"GET /hel").await;
+    until("hyper runs on the partial head", || stats.parked() == 1).await;
 
     let _ = server.stop.take().expect("not stopped yet").send(());
     // The drain waits for open connections for up to ten minutes; a parked one has nothing
@@ -451,6 +466,7 @@ async fn stop_closes_parked_connections_at_once() {
         .await
         .expect("listener task");
     expect_closed(&mut client).await;
+    expect_closed(&mut partial).await;
 }
 
 #[tokio::test]
@@ -473,4 +489,23 @@ async fn plaintext_http2_prior_knowledge_served() {
         .expect("body")
         .to_bytes();
     assert_eq!(&body[..], b"hello");
+}
+
+#[tokio::test]
+async fn http10_unframed_body_ends_with_close() {
+    let transport = Transport::TlsHttp1;
+    let mut server = Server::start(transport, limits()).await;
+    let mut client = server.connect(transport).await;
+    // HTTP/1.0 has no chunked coding, so a body of unknown length ends only when the
+    // connection closes, even though the client asked to keep it.
+    send(
+        &mut client,
+        b"GET /fed HTTP/1.0\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n",
+    )
+    .await;
+    feed_with_pause(&mut server.feeds, b"hel", b"lo").await;
+
+    let (head, body) = read_response(&mut client).await;
+    assert_eq!(head[0], "http/1.0 200 ok");
+    assert_eq!(body, b"hello");
 }

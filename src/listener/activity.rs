@@ -9,8 +9,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use hyper::header::{HeaderValue, CONNECTION};
-use hyper::{Request, Version};
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH};
+use hyper::{Request, Response, Version};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
@@ -80,8 +81,12 @@ impl Activity {
     /// request that will not come.
     pub(super) fn note_request<B>(&self, request: &Request<B>) {
         if asks_to_close(request) {
-            self.close_requested.store(true, Ordering::Relaxed);
+            self.note_close();
         }
+    }
+
+    fn note_close(&self) {
+        self.close_requested.store(true, Ordering::Relaxed);
     }
 
     pub(super) fn close_requested(&self) -> bool {
@@ -108,6 +113,12 @@ fn asks_to_close<B>(request: &Request<B>) -> bool {
     }
 }
 
+/// Tells whether a response's body length is known before it is sent (`Content-Length`,
+/// or a body that reports its exact size), so that it can be framed without closing.
+pub(super) fn has_known_length<B: Body>(response: &Response<B>) -> bool {
+    response.headers().contains_key(CONTENT_LENGTH) || response.body().size_hint().exact().is_some()
+}
+
 /// Counts one request in flight until dropped.
 pub(super) struct InFlight(Arc<Activity>);
 
@@ -116,6 +127,55 @@ impl InFlight {
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.requests.fetch_add(1, Ordering::Relaxed);
         Self(activity)
+    }
+
+    /// Marks the connection to be closed after this exchange.
+    pub(super) fn note_close(&self) {
+        self.0.note_close();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request counted in flight until the body ends or is
+    /// dropped.
+    pub(super) struct InFlightBody<B> {
+        #[pin]
+        inner: B,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl<B> InFlightBody<B> {
+    pub(super) fn new(inner: B, in_flight: InFlight) -> Self {
+        Self {
+            inner,
+            in_flight: Some(in_flight),
+        }
+    }
+}
+
+impl<B: Body> Body for InFlightBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            *this.in_flight = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -194,6 +194,13 @@ impl Http1<'_> {
                 biased;
                 result = poll_fn(|cx| connection.poll_without_shutdown(cx)) => break result,
                 _ = stop.wait_for(|stopped| *stopped), if !closing => {
+                    if self.activity.requests() == requests_before {
+                        // No request has started on this run, so hyper has written nothing
+                        // and has nothing to finish. Asked to stop, it would still wait for
+                        // the rest of a partial request head.
+                        let io = connection.into_parts().io.into_inner();
+                        return Ended::Finished(io);
+                    }
                     closing = true;
                     std::pin::Pin::new(&mut *connection).graceful_shutdown();
                 }

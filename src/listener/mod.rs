@@ -26,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::either::Either;
 use tokio_util::task::TaskTracker;
 
-use activity::{Activity, InFlight, Tracked};
+use activity::{Activity, InFlight, InFlightBody, Tracked};
 use http1::Wake;
 
 /// The client's address, put into every request's extensions.
@@ -431,14 +431,16 @@ impl<S, F, B> hyper::service::Service<Request<Incoming>> for Handler<S>
 where
     S: Fn(Request<Incoming>) -> F,
     F: Future<Output = Response<B>> + Send + 'static,
+    B: Body,
 {
-    type Response = Response<B>;
+    type Response = Response<InFlightBody<B>>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<B>, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(PeerAddr(self.peer));
         self.activity.note_request(&request);
+        let http10 = request.version() == hyper::Version::HTTP_10;
         let in_flight = InFlight::enter(self.activity.clone());
         let response = (self.service)(request);
         // Boxed because hyper keeps room for one service future for the whole life of the
@@ -446,8 +448,13 @@ where
         // state.
         Box::pin(async move {
             let response = response.await;
-            drop(in_flight);
-            Ok(response)
+            if http10 && !activity::has_known_length(&response) {
+                // HTTP/1.0 has no chunked coding: the body ends when the connection does.
+                in_flight.note_close();
+            }
+            // The request stays in flight until its response body has been sent, so that a
+            // pause in the body is not taken for an idle connection.
+            Ok(response.map(|body| InFlightBody::new(body, in_flight)))
         })
     }
 }
