@@ -8,7 +8,7 @@
 //! hyper API) and waits for the client's next bytes holding only its TLS state. The first
 //! bytes that arrive start a new hyper connection on the same stream, behind any bytes hyper
 //! had read but not parsed. Parking never adds `Connection: close` to a response: it waits
-//! until no request is in flight, so every response head is already written.
+//! until no request is in flight, and a request counts until its response body has ended.
 //!
 //! Written here because no well-kept crate parks hyper 1 connections. Known limit: HTTP/2
 //! connections are not parked, because hyper's HTTP/2 server cannot hand the stream back.
