@@ -254,12 +254,14 @@ async fn oversized_body_gets_413() {
 
 #[tokio::test]
 async fn unreachable_upstream_gets_502() {
-    // A port that was just free: nothing listens there once the listener is dropped.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
+    // A socket bound but never listening keeps its port reserved, so no listener of the
+    // harness can take it, and a connection to it is refused. (Dropping a listener left the
+    // port free, and the proxy's own listener sometimes got it: a loop, not a 502.)
+    let closed = tokio::net::TcpSocket::new_v4().expect("socket");
+    closed
+        .bind("127.0.0.1:0".parse().expect("address"))
         .expect("bind");
     let address = closed.local_addr().expect("address");
-    drop(closed);
     let harness = Harness::start_with(HarnessOptions {
         upstream: Some(format!("https://{address}")),
         ..HarnessOptions::default()
