@@ -144,21 +144,21 @@ fn limits() -> ConnectionLimits {
 }
 
 /// Resolves once `condition` holds, failing the test after [`LIMIT`].
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+async fn until(description: &str, mut condition: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + LIMIT;
     while !condition() {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
+            "timed out waiting: {description}"
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+async fn within<T>(description: &str, future: impl Future<Output = T>) -> T {
     tokio::time::timeout(LIMIT, future)
         .await
-        .unwrap_or_else(|_| panic!("timed out: {what}"))
+        .unwrap_or_else(|_| panic!("timed out: {description}"))
 }
 
 /// Reads one response: the head's lines (lowercased) and the body, by `Content-Length` or

@@ -46,7 +46,7 @@ impl Activity {
         self.idle_when(limit, || true).await;
     }
 
-    /// As [`Activity::idle_elapsed`], and only once a request has started after
+    /// Resolves as [`Activity::idle_elapsed`] does, once a request has also started after
     /// `requests_before` were counted.
     pub(super) async fn idle_after_request(&self, limit: Duration, requests_before: u64) {
         self.idle_when(limit, || self.requests() > requests_before)
