@@ -30,6 +30,23 @@ use tokio::sync::watch;
 use super::activity::{Activity, Tracked};
 use super::{BoxError, ConnectionLimits, ConnectionStats, Counted, Io};
 
+/// hyper's service for a parkable connection: `Unpin`, with an `Unpin` future, because
+/// hyper hands a connection back only for such services.
+pub(super) trait Http1Service<B>:
+    HttpService<Incoming, ResBody = B, Future: Unpin, Error: Into<BoxError>> + Unpin
+{
+}
+
+impl<S, B> Http1Service<B> for S where
+    S: HttpService<Incoming, ResBody = B, Future: Unpin, Error: Into<BoxError>> + Unpin
+{
+}
+
+/// A response body hyper can send.
+pub(super) trait ResponseBody: Body<Error: Into<BoxError>> + 'static {}
+
+impl<B: Body<Error: Into<BoxError>> + 'static> ResponseBody for B {}
+
 /// How long closing a connection may wait for the TLS `close_notify` to be written.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -100,11 +117,8 @@ impl Http1<'_> {
         stop: &mut watch::Receiver<bool>,
     ) where
         I: Io,
-        S: HttpService<Incoming, ResBody = B> + Unpin,
-        S::Future: Unpin,
-        S::Error: Into<BoxError>,
-        B: Body + 'static,
-        B::Error: Into<BoxError>,
+        S: Http1Service<B>,
+        B: ResponseBody,
     {
         // The first request head must come within the header timeout; later ones within
         // the idle timeout.
@@ -152,11 +166,8 @@ impl Http1<'_> {
     ) -> Box<http1::Connection<TokioIo<Tracked<I>>, S>>
     where
         I: Io,
-        S: HttpService<Incoming, ResBody = B> + Unpin,
-        S::Future: Unpin,
-        S::Error: Into<BoxError>,
-        B: Body + 'static,
-        B::Error: Into<BoxError>,
+        S: Http1Service<B>,
+        B: ResponseBody,
     {
         let mut builder = http1::Builder::new();
         builder
@@ -174,11 +185,8 @@ impl Http1<'_> {
     ) -> Ended<I, S>
     where
         I: Io,
-        S: HttpService<Incoming, ResBody = B> + Unpin,
-        S::Future: Unpin,
-        S::Error: Into<BoxError>,
-        B: Body + 'static,
-        B::Error: Into<BoxError>,
+        S: Http1Service<B>,
+        B: ResponseBody,
     {
         let park_after = self.limits.park_after.min(self.limits.idle_timeout);
         // Parking waits for this hyper connection's first request: until then hyper is not
