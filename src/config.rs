@@ -82,6 +82,11 @@ pub struct Config {
     /// Kubernetes' default termination grace period is 30 s.
     #[serde(default = "default_drain_timeout", with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Threads that serve the proxy listeners' connections, each with its own runtime and
+    /// upstream connections. Default: one per CPU the process may use. 0 serves them on the
+    /// main runtime, whose threads share all tasks.
+    #[serde(default)]
+    pub workers: Option<usize>,
     pub relay: Option<RelayConfig>,
     pub storage: Option<StorageConfig>,
     #[serde(default)]
@@ -108,6 +113,7 @@ impl Default for Config {
             admin: None,
             rate_limit: RateLimitConfig::default(),
             drain_timeout: default_drain_timeout(),
+            workers: None,
             relay: None,
             storage: None,
             guard: GuardConfig::default(),
@@ -351,6 +357,15 @@ impl Config {
                 "no [[listener]] is configured; add one with at least `bind = \"127.0.0.1:8443\"`",
             ));
         }
+        if let Some(workers) = self.workers {
+            let max = crate::listener::shards::MAX_SHARDS;
+            if workers > max {
+                return Err(invalid(
+                    "workers",
+                    format!("must be at most {max}; leave it out for one per CPU"),
+                ));
+            }
+        }
         for (index, listener) in self.listeners.iter().enumerate() {
             let key = format!("listener[{index}]");
             if listener.tls.is_none()
@@ -493,6 +508,15 @@ mod tests {
         let tls = config.listeners[0].tls.as_ref().expect("tls");
         assert_eq!(tls.cert, Path::new("/etc/storebridge/certs/a.crt"));
         assert_eq!(tls.key, Path::new("/abs/a.key"));
+    }
+
+    #[test]
+    fn workers_are_bounded() {
+        assert_eq!(parse(MINIMAL).expect("valid").workers, None);
+        let zero = format!("workers = 0\n{MINIMAL}");
+        assert_eq!(parse(&zero).expect("0 is allowed").workers, Some(0));
+        let too_many = format!("workers = 65\n{MINIMAL}");
+        assert_eq!(invalid_key(parse(&too_many)), "workers");
     }
 
     #[test]

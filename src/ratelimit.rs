@@ -152,6 +152,11 @@ impl RateLimiter {
     }
 
     fn budget(&self, key: &CredentialKey) -> Arc<Budget> {
+        // Try a read lock first. The entry API locks its part of the map for writing, and
+        // every request of a busy credential would queue on that lock.
+        if let Some(budget) = self.budgets.get(key) {
+            return budget.clone();
+        }
         self.budgets
             .entry(key.clone())
             .or_insert_with(|| {

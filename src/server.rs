@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::admin::{Admin, Readiness};
 use crate::config::{Config, ConfigError};
-use crate::listener::{self, ConnectionLimits, TlsSource};
+use crate::listener::{self, shards, ConnectionLimits, Shards, TlsSource};
 use crate::metrics::Metrics;
 use crate::proxy::{Proxy, Shared};
 use crate::ratelimit::RateLimiter;
@@ -43,6 +43,8 @@ pub enum StartError {
     Upstream(#[from] UpstreamBuildError),
     #[error("cannot start the webhook relay")]
     Relay(#[from] crate::relay::RelayStartError),
+    #[error("cannot start the connection worker threads")]
+    Workers(#[source] std::io::Error),
 }
 
 /// Sockets bound for a config: one per `[[listener]]`, in order, and the admin listener.
@@ -135,7 +137,7 @@ impl Server {
             rate_limit: RateLimiter::new(config.rate_limit.max_wait),
             metrics: Arc::new(Metrics::new()),
             max_body: config.limits.max_body,
-            via_token: crate::proxy::headers::new_via_token(),
+            via: crate::proxy::headers::Via::new(),
             double_ship_guard,
         });
 
@@ -167,6 +169,10 @@ impl Server {
             })
             .await?;
 
+        let shards = match config.workers.unwrap_or_else(shards::default_count) {
+            0 => None,
+            count => Some(Arc::new(Shards::start(count).map_err(StartError::Workers)?)),
+        };
         for (index, ((listener_config, socket), tls)) in config
             .listeners
             .iter()
@@ -189,6 +195,7 @@ impl Server {
                 tls,
                 limits,
                 shared.metrics.connections.clone(),
+                shards.clone(),
                 move |request| {
                     let proxy = proxy.clone();
                     async move { proxy.handle(request).await }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::UpstreamConfig;
 use crate::error::{ErrorChain, ProxyError};
+use crate::listener::shards::MAX_SHARDS;
 
 /// The parsed `[upstream] v1` base URL.
 #[derive(Clone, Debug)]
@@ -85,10 +86,20 @@ impl UpstreamTarget {
     }
 }
 
+type Connector = HttpsConnector<HttpConnector<PinnedResolver>>;
+type PooledClient = Client<Connector, Full<Bytes>>;
+
 /// A pooled client for the ShipStation API, with the timeouts and retry rule of the proxy.
+///
+/// Each connection shard gets a pool of its own, made on its first request. A pooled
+/// connection is driven by a task on the runtime that opened it. Sharing it with another
+/// shard's thread would bring back the cross-thread wake-ups that the shards avoid.
 pub struct Upstream {
     target: UpstreamTarget,
-    client: Client<HttpsConnector<HttpConnector<PinnedResolver>>, Full<Bytes>>,
+    connector: Connector,
+    /// For callers off the shards: the relay, the migration commands, tests.
+    client: PooledClient,
+    shard_clients: Box<[OnceLock<PooledClient>]>,
     request_timeout: Duration,
 }
 
@@ -123,19 +134,21 @@ impl Upstream {
             .enable_http1()
             .wrap_connector(http);
 
-        // hyper resends a request on a fresh connection only when a pooled connection closed
-        // before any byte of the request was written, which is safe for every method.
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_timer(TokioTimer::new())
-            .retry_canceled_requests(true)
-            .build(connector);
-
         Ok(Self {
             target,
-            client,
+            client: pooled_client(connector.clone()),
+            connector,
+            shard_clients: (0..MAX_SHARDS).map(|_| OnceLock::new()).collect(),
             request_timeout: config.request_timeout,
         })
+    }
+
+    /// Returns the pool of the shard this runs on, or the shared one off the shards.
+    fn client(&self) -> &PooledClient {
+        match crate::listener::shards::current().and_then(|index| self.shard_clients.get(index)) {
+            Some(slot) => slot.get_or_init(|| pooled_client(self.connector.clone())),
+            None => &self.client,
+        }
     }
 
     pub fn target(&self) -> &UpstreamTarget {
@@ -181,7 +194,7 @@ impl Upstream {
             *request.headers_mut() = headers.clone();
 
             let outcome =
-                tokio::time::timeout(self.request_timeout, self.client.request(request)).await;
+                tokio::time::timeout(self.request_timeout, self.client().request(request)).await;
             let error = match outcome {
                 Ok(Ok(response)) => return Ok(response),
                 Ok(Err(error)) => error,
@@ -209,6 +222,16 @@ impl Upstream {
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
     }
+}
+
+fn pooled_client(connector: Connector) -> PooledClient {
+    // hyper resends a request on a fresh connection only when a pooled connection closed
+    // before any byte of the request was written, which is safe for every method.
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_timer(TokioTimer::new())
+        .retry_canceled_requests(true)
+        .build(connector)
 }
 
 /// Fixed upstream addresses from `[upstream] resolve`, in curl's `--resolve` form

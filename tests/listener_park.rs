@@ -101,6 +101,7 @@ impl Server {
             tls,
             limits,
             stats.clone(),
+            None,
             service,
             async {
                 let _ = stopped.await;

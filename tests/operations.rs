@@ -426,6 +426,8 @@ async fn shared_budget_holds_instead_of_429() {
         Harness::start_with(HarnessOptions {
             sandbox_rate_limit: 3,
             max_wait: Duration::from_secs(300),
+            // The limiter's waits must follow this test's paused clock.
+            workers: Some(0),
             ..HarnessOptions::default()
         })
         .await,
@@ -483,6 +485,8 @@ async fn budget_wait_beyond_max_wait_gets_429() {
     let harness = Harness::start_with(HarnessOptions {
         sandbox_rate_limit: 2,
         max_wait: Duration::from_secs(5),
+        // The limiter's waits must follow this test's paused clock.
+        workers: Some(0),
         ..HarnessOptions::default()
     })
     .await;

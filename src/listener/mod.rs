@@ -5,6 +5,7 @@
 
 mod activity;
 mod http1;
+pub mod shards;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -28,10 +29,7 @@ use tokio_util::task::TaskTracker;
 
 use activity::{Activity, InFlight, InFlightBody, Tracked};
 use http1::Wake;
-
-/// The client's address, put into every request's extensions.
-#[derive(Clone, Copy, Debug)]
-pub struct PeerAddr(pub SocketAddr);
+pub use shards::Shards;
 
 /// Per-connection timeouts, and how long a stop waits for open connections.
 #[derive(Clone, Copy, Debug)]
@@ -154,15 +152,17 @@ pub async fn serve<S, F, B, T>(
     T: Into<TlsSource>,
 {
     let stats = Arc::new(ConnectionStats::default());
-    serve_counted(listener, tls, limits, stats, service, shutdown).await;
+    serve_counted(listener, tls, limits, stats, None, service, shutdown).await;
 }
 
-/// Serves as [`serve`] does, counting the connections in `stats`.
+/// Serves as [`serve`] does, counting the connections in `stats`. With `shards`, each
+/// connection is served on a shard thread instead of the runtime that runs this loop.
 pub async fn serve_counted<S, F, B, T>(
     listener: TcpListener,
     tls: Option<T>,
     limits: ConnectionLimits,
     stats: Arc<ConnectionStats>,
+    shards: Option<Arc<Shards>>,
     service: S,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -193,15 +193,43 @@ pub async fn serve_counted<S, F, B, T>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let connection = Connection {
+        let acceptor = tls.as_ref().map(TlsSource::acceptor);
+        let (stop, stats) = (stop_receiver.clone(), stats.clone());
+        let connection = move |stream| Connection {
             stream,
             peer,
-            acceptor: tls.as_ref().map(TlsSource::acceptor),
+            acceptor,
             limits,
-            stop: stop_receiver.clone(),
-            stats: stats.clone(),
+            stop,
+            stats,
         };
-        tracker.spawn(connection.run(Arc::clone(&service)));
+        let service = service.clone();
+        let Some(shards) = &shards else {
+            tracker.spawn(connection(stream).run(service));
+            continue;
+        };
+
+        // The socket leaves this runtime's reactor and joins the shard's.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%peer, %error, "failed to hand the connection to a worker thread");
+                continue;
+            }
+        };
+        let tracked = tracker.token();
+        let handed = shards.spawn(move || async move {
+            let _tracked = tracked;
+            match TcpStream::from_std(stream) {
+                Ok(stream) => connection(stream).run(service).await,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "failed to register the connection on a worker thread");
+                }
+            }
+        });
+        if handed.is_err() {
+            tracing::warn!(%peer, "connection dropped: the worker threads have stopped");
+        }
     }
 
     // Close the socket now, so new connections are refused at once instead of waiting in
@@ -409,8 +437,8 @@ async fn serve_auto<I, S, F, B>(
     }
 }
 
-/// hyper's service for one connection: adds the peer address, counts the request in flight
-/// and boxes the caller's future.
+/// hyper's service for one connection: counts the request in flight and boxes the caller's
+/// future. The peer address is kept for the connection's log lines.
 struct Handler<S> {
     service: Arc<S>,
     peer: SocketAddr,
@@ -437,8 +465,7 @@ where
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
-        request.extensions_mut().insert(PeerAddr(self.peer));
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.activity.note_request(&request);
         let http10 = request.version() == hyper::Version::HTTP_10;
         let in_flight = InFlight::enter(self.activity.clone());

@@ -7,9 +7,50 @@ use http::{HeaderMap, HeaderValue};
 /// so it can tell its own requests coming back from those of another storebridge.
 pub const VIA_PREFIX: &str = "storebridge";
 
-/// A new pseudonym for this process, such as `storebridge-3f9a1c0e`.
-pub fn new_via_token() -> String {
-    format!("{VIA_PREFIX}-{:08x}", rand::random::<u32>())
+/// This process's hop in `Via`: its pseudonym, such as `storebridge-3f9a1c0e`, and the
+/// header values that name it. The values are made once because every request and every
+/// response carries one.
+pub struct Via {
+    token: String,
+    /// `1.0 TOKEN`, `1.1 TOKEN`, `2 TOKEN` and `3 TOKEN`.
+    hops: [HeaderValue; 4],
+}
+
+impl Via {
+    /// Creates a hop with a new random pseudonym.
+    pub fn new() -> Self {
+        Self::with_token(format!("{VIA_PREFIX}-{:08x}", rand::random::<u32>()))
+    }
+
+    /// A hop named `token`, which must be a valid header value (tests choose their own).
+    pub fn with_token(token: String) -> Self {
+        let hop = |protocol: &str| {
+            HeaderValue::from_str(&format!("{protocol} {token}"))
+                .unwrap_or_else(|_| HeaderValue::from_static(VIA_PREFIX))
+        };
+        let hops = [hop("1.0"), hop("1.1"), hop("2"), hop("3")];
+        Self { token, hops }
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    fn hop(&self, version: http::Version) -> &HeaderValue {
+        let index = match version {
+            http::Version::HTTP_10 => 0,
+            http::Version::HTTP_2 => 2,
+            http::Version::HTTP_3 => 3,
+            _ => 1,
+        };
+        &self.hops[index]
+    }
+}
+
+impl Default for Via {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Whether `token` is one of the hops in the request's `Via` headers.
@@ -37,15 +78,17 @@ const HOP_BY_HOP: [&str; 8] = [
 
 /// Removes hop-by-hop headers, including those the `Connection` header lists.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    if headers.contains_key(CONNECTION) {
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -55,56 +98,43 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Appends this hop to `Via`, keeping earlier hops.
-pub fn append_via(headers: &mut HeaderMap, version: http::Version, token: &str) {
-    let protocol = match version {
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        _ => "1.1",
+pub fn append_via(headers: &mut HeaderMap, version: http::Version, via: &Via) {
+    let hop = via.hop(version);
+    let joined = match headers.get(VIA).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => {
+            let hop = hop.to_str().unwrap_or(VIA_PREFIX);
+            HeaderValue::from_str(&format!("{existing}, {hop}")).ok()
+        }
+        _ => None,
     };
-    let hop = format!("{protocol} {token}");
-    let value = match headers.get(VIA).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.is_empty() => format!("{existing}, {hop}"),
-        _ => hop,
-    };
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        headers.insert(VIA, value);
-    }
+    headers.insert(VIA, joined.unwrap_or_else(|| hop.clone()));
 }
 
-/// The media type of `Content-Type` without parameters, in lower case.
-fn media_type(headers: &HeaderMap) -> Option<String> {
+/// Returns the media type of `Content-Type` without parameters, such as `application/json`.
+fn media_type(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
-    Some(
-        value
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase(),
-    )
+    Some(value.split(';').next().unwrap_or("").trim())
 }
 
 /// Whether a `Content-Type` is `application/x-www-form-urlencoded`.
 pub fn is_form(headers: &HeaderMap) -> bool {
-    media_type(headers).is_some_and(|essence| essence == "application/x-www-form-urlencoded")
+    media_type(headers)
+        .is_some_and(|essence| essence.eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
-/// Whether a `Content-Type` is JSON (`application/json`, `text/json`, `application/*+json`).
+/// Whether a `Content-Type` is JSON (`application/json`, `text/json`, `application/*+json`),
+/// in any letter case.
 pub fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(essence) = media_type(headers) else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json" || essence == "text/json" || essence.ends_with("+json")
+    let suffix = essence
+        .len()
+        .checked_sub(5)
+        .and_then(|at| essence.get(at..));
+    essence.eq_ignore_ascii_case("application/json")
+        || essence.eq_ignore_ascii_case("text/json")
+        || suffix.is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"))
 }
 
 /// Returns the `Content-Length` a message declares, when it is a valid number.
@@ -142,11 +172,35 @@ mod tests {
     }
 
     #[test]
+    fn media_types_match_in_any_case() {
+        let with = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(value));
+            headers
+        };
+        assert!(is_json(&with("application/json")));
+        assert!(is_json(&with("Application/JSON; charset=utf-8")));
+        assert!(is_json(&with("text/json")));
+        assert!(is_json(&with("application/problem+JSON")));
+        assert!(!is_json(&with("application/jsonp")));
+        assert!(!is_json(&with("json")));
+        assert!(!is_json(&HeaderMap::new()));
+        assert!(is_form(&with(
+            "Application/X-WWW-Form-Urlencoded; charset=utf-8"
+        )));
+        assert!(!is_form(&with("multipart/form-data")));
+    }
+
+    #[test]
     fn via_appends_hop() {
         let mut headers = HeaderMap::new();
         headers.insert(VIA, HeaderValue::from_static("1.1 edge"));
-        append_via(&mut headers, http::Version::HTTP_11, "storebridge-1");
+        let via = Via::with_token("storebridge-1".to_owned());
+        append_via(&mut headers, http::Version::HTTP_11, &via);
         assert_eq!(headers.get(VIA).unwrap(), "1.1 edge, 1.1 storebridge-1");
+        let mut fresh = HeaderMap::new();
+        append_via(&mut fresh, http::Version::HTTP_10, &via);
+        assert_eq!(fresh.get(VIA).unwrap(), "1.0 storebridge-1");
         assert!(via_contains(&headers, "storebridge-1"));
         assert!(!via_contains(&headers, "storebridge-2"));
         assert!(!via_contains(&headers, "edge-1"));

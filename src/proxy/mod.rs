@@ -43,7 +43,7 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub max_body: u64,
     /// This process's `Via` pseudonym; a request that carries it has looped.
-    pub via_token: String,
+    pub via: headers::Via,
     /// The store `migrate scan` writes to, when `[guard] double_ship` is on.
     pub double_ship_guard: Option<crate::storage::SharedStorage>,
 }
@@ -156,7 +156,7 @@ impl Proxy {
         outcome: &mut Outcome,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         let shared = &self.shared;
-        if headers::via_contains(request.headers(), &shared.via_token) {
+        if headers::via_contains(request.headers(), shared.via.token()) {
             shared.metrics.loops_detected.inc();
             return Err(ProxyError::Loop);
         }
@@ -221,7 +221,7 @@ impl Proxy {
         let mut headers = parts.headers;
         headers::remove_hop_by_hop(&mut headers);
         headers.remove(guard::OVERRIDE_HEADER);
-        headers::append_via(&mut headers, parts.version, &shared.via_token);
+        headers::append_via(&mut headers, parts.version, &shared.via);
         if let Ok(host) = HeaderValue::from_str(shared.upstream.target().authority.as_str()) {
             headers.insert(http::header::HOST, host);
         }
@@ -268,7 +268,7 @@ impl Proxy {
             map: &map,
             max_body: shared.max_body,
             body_timeout: shared.upstream.request_timeout(),
-            via_token: &shared.via_token,
+            via: &shared.via,
             metrics: &shared.metrics,
         };
         let (response, response_rewrites) =

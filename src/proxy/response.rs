@@ -32,7 +32,7 @@ pub struct ResponseContext<'a> {
     pub map: &'a Arc<StoreMap>,
     pub max_body: u64,
     pub body_timeout: std::time::Duration,
-    pub via_token: &'a str,
+    pub via: &'a headers::Via,
     pub metrics: &'a Arc<Metrics>,
 }
 
@@ -60,7 +60,7 @@ pub async fn translate(
 ) -> Result<(Response<ResponseBody>, ResponseRewrites), ProxyError> {
     let (mut parts, body) = upstream.into_parts();
     headers::remove_hop_by_hop(&mut parts.headers);
-    headers::append_via(&mut parts.headers, parts.version, context.via_token);
+    headers::append_via(&mut parts.headers, parts.version, context.via);
     let untouched = ResponseRewrites::Counted(0);
 
     let rewrite = context.mode == Mode::Mirror

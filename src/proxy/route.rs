@@ -65,10 +65,9 @@ fn decode(segment: &str) -> Cow<'_, str> {
 pub fn normalize_path(path: &str) -> Cow<'_, str> {
     let is_dot = |segment: &str| segment == "." || segment.eq_ignore_ascii_case("%2e");
     let is_dot_dot = |segment: &str| {
-        matches!(
-            segment.to_ascii_lowercase().as_str(),
-            ".." | ".%2e" | "%2e." | "%2e%2e"
-        )
+        [".." as &str, ".%2e", "%2e.", "%2e%2e"]
+            .iter()
+            .any(|form| segment.eq_ignore_ascii_case(form))
     };
     if !path
         .split('/')
@@ -111,7 +110,7 @@ pub fn template(path: &str) -> String {
         if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
             out.push_str("{id}");
         } else {
-            out.push_str(&segment.chars().take(40).collect::<String>());
+            out.extend(segment.chars().take(40));
         }
     }
     out
@@ -137,11 +136,16 @@ const KNOWN_ROOTS: [&str; 11] = [
 /// The route label for metrics: the template of a known ShipStation path, or `other`.
 pub fn metric_label(path: &str) -> String {
     let mut segments = path.trim_matches('/').split('/');
-    let root = segments.next().unwrap_or("").to_ascii_lowercase();
-    if !KNOWN_ROOTS.contains(&root.as_str()) {
+    let first = segments.next().unwrap_or("");
+    let Some(root) = KNOWN_ROOTS
+        .iter()
+        .find(|root| root.eq_ignore_ascii_case(first))
+    else {
         return "other".to_owned();
-    }
-    let mut label = format!("/{root}");
+    };
+    let mut label = String::with_capacity(48);
+    label.push('/');
+    label.push_str(root);
     for segment in segments.take(2) {
         if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
             label.push_str("/{id}");
@@ -149,7 +153,7 @@ pub fn metric_label(path: &str) -> String {
             && segment.bytes().all(|b| b.is_ascii_alphabetic())
         {
             label.push('/');
-            label.push_str(&segment.to_ascii_lowercase());
+            label.extend(segment.chars().map(|c| c.to_ascii_lowercase()));
         } else {
             label.push_str("/other");
         }

@@ -188,6 +188,7 @@ where
         tls,
         ConnectionLimits::default(),
         relay.shared.metrics.connections.clone(),
+        None,
         move |request| ingress::handle(service_relay.clone(), request),
         stopped(),
     );

@@ -336,7 +336,7 @@ async fn call_upstream(
     ] {
         headers.remove(name);
     }
-    headers::append_via(&mut headers, http::Version::HTTP_11, &shared.via_token);
+    headers::append_via(&mut headers, http::Version::HTTP_11, &shared.via);
     if let Ok(host) = HeaderValue::from_str(shared.upstream.target().authority.as_str()) {
         headers.insert(http::header::HOST, host);
     }

@@ -64,6 +64,9 @@ pub struct HarnessOptions {
     pub relay: Option<RelayOptions>,
     /// Turns `[guard] double_ship` on, with `[storage] data_dir = "data"`.
     pub double_ship_guard: bool,
+    /// The `workers` key; `Some(0)` serves connections on the test's own runtime, which a
+    /// test with a paused clock needs.
+    pub workers: Option<usize>,
 }
 
 /// Relay settings a test may change.
@@ -98,6 +101,7 @@ impl Default for HarnessOptions {
             sandbox_host: None,
             relay: None,
             double_ship_guard: false,
+            workers: None,
         }
     }
 }
@@ -339,6 +343,9 @@ connect = {connect}
         max_wait = options.max_wait.as_millis(),
         resolve = resolve_line(options, upstream),
     );
+    if let Some(workers) = options.workers {
+        text.insert_str(0, &format!("workers = {workers}\n"));
+    }
     if options.double_ship_guard {
         text.push_str("\n[storage]\ndata_dir = \"data\"\n\n[guard]\ndouble_ship = true\n");
     }
