@@ -2,6 +2,7 @@
 //! the timeouts that keep a slow or idle client from holding a connection, and a graceful
 //! stop. The proxy listeners and the sandbox share this loop. Idle HTTP/1 connections are
 //! parked without hyper's buffers (`http1.rs`); `activity.rs` tracks what each is doing.
+//! The proxy listeners serve their connections on worker threads (`shards.rs`).
 
 mod activity;
 mod http1;
@@ -217,15 +218,19 @@ pub async fn serve_counted<S, F, B, T>(
                 continue;
             }
         };
-        let tracked = tracker.token();
-        let handed = shards.spawn(move || async move {
-            let _tracked = tracked;
-            match TcpStream::from_std(stream) {
-                Ok(stream) => connection(stream).run(service).await,
+        let tracker = tracker.clone();
+        let handed = shards.spawn(move || {
+            // This runs on the shard's thread, where the socket joins the shard's reactor.
+            // The future is built here rather than in an `async` block, which would keep
+            // its captures beside it for the whole connection.
+            let run = match TcpStream::from_std(stream) {
+                Ok(stream) => Either::Left(connection(stream).run(service)),
                 Err(error) => {
                     tracing::debug!(%peer, %error, "failed to register the connection on a worker thread");
+                    Either::Right(std::future::ready(()))
                 }
-            }
+            };
+            tracker.track_future(run)
         });
         if handed.is_err() {
             tracing::warn!(%peer, "connection dropped: the worker threads have stopped");
