@@ -362,7 +362,10 @@ impl Config {
             if workers > max {
                 return Err(invalid(
                     "workers",
-                    format!("must be at most {max}; leave it out for one per CPU"),
+                    format!(
+                        "must be 0 to {max}, got {workers}; 0 serves connections on the main \
+                         runtime, and leaving the key out gives one worker per CPU"
+                    ),
                 ));
             }
         }

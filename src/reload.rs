@@ -4,7 +4,7 @@
 //! mappings (swapped whole, so no request sees half of each table), listener certificates
 //! (new handshakes use them, open connections keep theirs) and `rate_limit.max_wait`.
 //! Changes to binds, modes, timeouts, `[upstream]`, `[limits]`, `[admin]`, `[relay]`,
-//! `[storage]`, `[guard]` and `drain_timeout` need a restart, so a reload reports them and
+//! `[storage]`, `[guard]`, `drain_timeout` and `workers` need a restart, so a reload reports them and
 //! leaves them as they were.
 //! A file that fails validation changes nothing.
 
@@ -165,6 +165,9 @@ fn restart_only_changes(current: &Config, next: &Config) -> Vec<String> {
     if current.drain_timeout != next.drain_timeout {
         changed.push("drain_timeout".to_owned());
     }
+    if current.workers != next.workers {
+        changed.push("workers".to_owned());
+    }
     // The relay and the store are started once; their Debug output masks the signing secret,
     // so a changed secret alone is not reported.
     if format!("{:?}", current.relay) != format!("{:?}", next.relay) {
@@ -177,4 +180,18 @@ fn restart_only_changes(current: &Config, next: &Config) -> Vec<String> {
         changed.push("guard.double_ship".to_owned());
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_keys_include_workers() {
+        let current = Config::default();
+        let mut next = Config::default();
+        assert!(restart_only_changes(&current, &next).is_empty());
+        next.workers = Some(1);
+        assert_eq!(restart_only_changes(&current, &next), vec!["workers"]);
+    }
 }

@@ -218,7 +218,8 @@ pub async fn serve_counted<S, F, B, T>(
                 continue;
             }
         };
-        let tracker = tracker.clone();
+        // Counted from here, so that a stop right now still waits for this connection.
+        let tracked = tracker.token();
         let handed = shards.spawn(move || {
             // This runs on the shard's thread, where the socket joins the shard's reactor.
             // The future is built here rather than in an `async` block, which would keep
@@ -230,7 +231,7 @@ pub async fn serve_counted<S, F, B, T>(
                     Either::Right(std::future::ready(()))
                 }
             };
-            tracker.track_future(run)
+            shards::Guarded::new(run, tracked)
         });
         if handed.is_err() {
             tracing::warn!(%peer, "connection dropped: the worker threads have stopped");

@@ -22,8 +22,9 @@ impl Via {
         Self::with_token(format!("{VIA_PREFIX}-{:08x}", rand::random::<u32>()))
     }
 
-    /// A hop named `token`, which must be a valid header value (tests choose their own).
-    pub fn with_token(token: String) -> Self {
+    /// A hop named `token`, which must be a valid header value: [`Via::new`] makes one, and
+    /// tests choose their own.
+    fn with_token(token: String) -> Self {
         let hop = |protocol: &str| {
             HeaderValue::from_str(&format!("{protocol} {token}"))
                 .unwrap_or_else(|_| HeaderValue::from_static(VIA_PREFIX))
