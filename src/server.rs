@@ -103,6 +103,8 @@ pub struct Server {
     readiness: Arc<Readiness>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The worker threads of the proxy listeners, joined once the listeners have drained.
+    shards: Option<Arc<Shards>>,
     /// The admin listener stops last, so `/readyz` returns 503 during the drain.
     admin_stop: watch::Sender<bool>,
     admin_task: Option<JoinHandle<()>>,
@@ -243,6 +245,7 @@ impl Server {
             readiness,
             stop,
             tasks,
+            shards,
             admin_stop,
             admin_task,
         })
@@ -261,6 +264,11 @@ impl Server {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+        // The listeners have let go of the worker threads. Wait for the threads to cancel
+        // what outlasted the drain, so that nothing of the proxy runs after `stop` returns.
+        if let Some(shards) = self.shards.and_then(Arc::into_inner) {
+            let _ = tokio::task::spawn_blocking(move || shards.join()).await;
         }
         let _ = self.admin_stop.send(true);
         if let Some(task) = self.admin_task {

@@ -51,9 +51,9 @@ pub fn default_count() -> usize {
 }
 
 /// A set of shard threads. Dropping it closes their job queues. Each thread then drops its
-/// runtime, which cancels the connections it still serves, and ends. The thread is not
-/// joined. The accept loops drop the set only after their drain, so in-flight requests
-/// first get the drain timeout.
+/// runtime, which cancels the connections it still serves, and ends. [`Shards::join`] also
+/// waits for that. The accept loops let go of the set only after their drain, so in-flight
+/// requests first get the drain timeout.
 pub struct Shards {
     shards: Vec<Shard>,
 }
@@ -62,6 +62,7 @@ struct Shard {
     jobs: mpsc::UnboundedSender<Job>,
     /// Connections this shard is serving, to place the next one on the least busy shard.
     open: Arc<AtomicUsize>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl Shards {
@@ -74,7 +75,7 @@ impl Shards {
                 .enable_all()
                 .build()?;
             let (jobs, mut receiver) = mpsc::unbounded_channel::<Job>();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("sb-worker-{index}"))
                 .spawn(move || {
                     CURRENT.with(|current| current.set(Some(index)));
@@ -89,9 +90,27 @@ impl Shards {
             shards.push(Shard {
                 jobs,
                 open: Arc::new(AtomicUsize::new(0)),
+                thread,
             });
         }
         Ok(Self { shards })
+    }
+
+    /// Closes the job queues and waits until every thread has cancelled what it still runs
+    /// and ended. Blocks, so call it off the async runtime (`spawn_blocking`).
+    pub fn join(self) {
+        let threads: Vec<_> = self
+            .shards
+            .into_iter()
+            .map(|shard| {
+                drop(shard.jobs);
+                shard.thread
+            })
+            .collect();
+        for thread in threads {
+            // A thread that panicked has nothing left to stop.
+            let _ = thread.join();
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -203,5 +222,27 @@ mod tests {
         assert_eq!(busy, vec![1, 1], "one open job per shard");
         let _ = release.send(true);
         assert_eq!(current(), None, "the test's own thread is not a shard");
+    }
+
+    #[tokio::test]
+    async fn join_cancels_open_jobs_and_ends_threads() {
+        let shards = Shards::start(2).expect("shards start");
+        let (started_sender, mut started) = mpsc::unbounded_channel();
+        let (ended_sender, mut ended) = mpsc::unbounded_channel::<()>();
+        let spawned = shards.spawn(move || async move {
+            // Dropped when the job ends or is cancelled.
+            let _ended = ended_sender;
+            let _ = started_sender.send(());
+            std::future::pending::<()>().await;
+        });
+        assert!(spawned.is_ok(), "a running shard takes the job");
+        started.recv().await.expect("the job started");
+        tokio::task::spawn_blocking(move || shards.join())
+            .await
+            .expect("join returns");
+        // `join` has returned, so the job's end is already recorded. The bound only keeps a
+        // broken `join` from hanging the test.
+        let end = tokio::time::timeout(std::time::Duration::from_secs(10), ended.recv()).await;
+        assert_eq!(end, Ok(None), "the pending job was cancelled");
     }
 }
