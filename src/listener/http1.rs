@@ -14,7 +14,7 @@
 //! connections are not parked, because hyper's HTTP/2 server cannot hand the stream back.
 //! They are few, since each carries many requests.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -107,52 +107,57 @@ pub(super) struct Http1<'a> {
     pub(super) peer: SocketAddr,
 }
 
-impl Http1<'_> {
+impl<'a> Http1<'a> {
     /// Serves HTTP/1 on `io` until the client leaves, the connection idles out or the server
-    /// stops, parking it between requests.
-    pub(super) async fn serve<I, S, B>(
-        &self,
+    /// stops, parking it between requests. An `async move` block rather than an `async fn`,
+    /// which would keep `io` and `service` twice in every parked connection's task.
+    #[allow(clippy::manual_async_fn)] // The doc says why.
+    pub(super) fn serve<I, S, B>(
+        self,
         mut io: Tracked<I>,
         mut service: S,
-        stop: &mut watch::Receiver<bool>,
-    ) where
+        stop: &'a mut watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + 'a
+    where
         I: Io,
-        S: Http1Service<B>,
+        S: Http1Service<B> + 'a,
         B: ResponseBody,
     {
-        // The first request head must come within the header timeout; later ones within
-        // the idle timeout.
-        let mut wait_limit = self.limits.header_read_timeout;
-        loop {
-            // Bytes left unparsed when hyper handed the stream back start a request head:
-            // hyper is started again at once, and its header timeout bounds the rest.
-            if !io.has_unread() {
-                let parked = Counted::enter(&self.stats.parked);
-                let wake = wait_for_bytes(&mut io, self.activity, wait_limit, stop).await;
-                drop(parked);
-                match wake {
-                    Wake::Data => {}
-                    Wake::Closed => return,
-                    Wake::GiveUp => return close(io).await,
+        async move {
+            // The first request head must come within the header timeout; later ones within
+            // the idle timeout.
+            let mut wait_limit = self.limits.header_read_timeout;
+            loop {
+                // Bytes left unparsed when hyper handed the stream back start a request head:
+                // hyper is started again at once, and its header timeout bounds the rest.
+                if !io.has_unread() {
+                    let parked = Counted::enter(&self.stats.parked);
+                    let wake = wait_for_bytes(&mut io, self.activity, wait_limit, stop).await;
+                    drop(parked);
+                    match wake {
+                        Wake::Data => {}
+                        Wake::Closed => return,
+                        Wake::GiveUp => return close(io).await,
+                    }
                 }
-            }
-            wait_limit = self.limits.idle_timeout;
+                wait_limit = self.limits.idle_timeout;
 
-            match self
-                .run_until_idle(self.start_hyper(io, service), stop)
-                .await
-            {
-                Ended::Parked {
-                    io: parked,
-                    service: returned,
-                } => {
-                    self.stats.parks.fetch_add(1, Ordering::Relaxed);
-                    tracing::trace!(peer = %self.peer, unread = parked.has_unread(), "connection parked");
-                    io = parked;
-                    service = returned;
+                match self
+                    .run_until_idle(self.start_hyper(io, service), stop)
+                    .await
+                {
+                    Ended::Parked {
+                        io: parked,
+                        service: returned,
+                    } => {
+                        self.stats.parks.fetch_add(1, Ordering::Relaxed);
+                        tracing::trace!(peer = %self.peer, unread = parked.has_unread(), "connection parked");
+                        io = parked;
+                        service = returned;
+                    }
+                    Ended::Finished(finished) => return close(finished).await,
+                    Ended::Failed => return,
                 }
-                Ended::Finished(finished) => return close(finished).await,
-                Ended::Failed => return,
             }
         }
     }

@@ -273,7 +273,10 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run<S, F, B>(self, service: Arc<S>)
+    // This and `serve_io` return `async move` blocks instead of being `async fn`s. An
+    // `async fn` keeps each argument twice in its future (as passed and as a local), so
+    // the task of every parked connection would keep room for both.
+    fn run<S, F, B>(self, service: Arc<S>) -> impl Future<Output = ()>
     where
         S: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
         F: Future<Output = Response<B>> + Send + 'static,
@@ -289,26 +292,28 @@ impl Connection {
             stop,
             stats,
         } = self;
-        let _open = Counted::enter(&stats.open);
-        let activity = Arc::new(Activity::new());
-        let handler = Handler {
-            service,
-            peer,
-            activity: activity.clone(),
-        };
+        async move {
+            let _open = Counted::enter(&stats.open);
+            let activity = Arc::new(Activity::new());
+            let handler = Handler {
+                service,
+                peer,
+                activity: activity.clone(),
+            };
 
-        let (stream, protocol) = match acceptor {
-            None => (Either::Left(stream), Protocol::Unknown),
-            // Boxed, like the protocol futures further on: a task keeps room for its largest
-            // state for the whole life of the connection, and the handshake's would make
-            // every parked connection larger.
-            Some(acceptor) => match Box::pin(handshake(acceptor, stream, limits, peer)).await {
-                Some((tls_stream, protocol)) => (Either::Right(tls_stream), protocol),
-                None => return,
-            },
-        };
-        let io = Tracked::new(stream, activity.clone());
-        serve_io(io, protocol, handler, &activity, &limits, &stats, stop).await;
+            let (stream, protocol) = match acceptor {
+                None => (Either::Left(stream), Protocol::Unknown),
+                // Boxed, like the protocol futures further on: a task keeps room for its
+                // largest state for the whole life of the connection, and the handshake's
+                // would make every parked connection larger.
+                Some(acceptor) => match Box::pin(handshake(acceptor, stream, limits, peer)).await {
+                    Some((tls_stream, protocol)) => (Either::Right(tls_stream), protocol),
+                    None => return,
+                },
+            };
+            let io = Tracked::new(stream, activity.clone());
+            serve_io(io, protocol, handler, &activity, &limits, &stats, stop).await;
+        }
     }
 }
 
@@ -344,15 +349,17 @@ async fn handshake(
 }
 
 /// Serves one connection: HTTP/1 with parking, or HTTP/2 through hyper-util's builder.
-async fn serve_io<I, S, F, B>(
+#[allow(clippy::manual_async_fn)] // See the note on `Connection::run`.
+fn serve_io<'a, I, S, F, B>(
     mut io: Tracked<I>,
     protocol: Protocol,
     handler: Handler<S>,
-    activity: &Activity,
-    limits: &ConnectionLimits,
-    stats: &ConnectionStats,
+    activity: &'a Activity,
+    limits: &'a ConnectionLimits,
+    stats: &'a ConnectionStats,
     mut stop: watch::Receiver<bool>,
-) where
+) -> impl Future<Output = ()> + 'a
+where
     I: Io,
     S: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<B>> + Send + 'static,
@@ -360,39 +367,40 @@ async fn serve_io<I, S, F, B>(
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let peer = handler.peer;
-    let speaks_http2 = match protocol {
-        Protocol::Http1 => false,
-        Protocol::Http2 => true,
-        Protocol::Unknown => {
-            // HTTP/2 with prior knowledge opens with "PRI * HTTP/2.0"; two bytes distinguish
-            // it from every HTTP/1 method storebridge serves. hyper-util checks the whole
-            // preface for the rare methods that also start with "PR".
-            while io.unread_bytes().len() < 2
-                && io.unread_bytes().first().is_none_or(|&byte| byte == b'P')
-            {
-                let limit = limits.header_read_timeout;
-                match http1::wait_for_bytes(&mut io, activity, limit, &mut stop).await {
-                    Wake::Data => {}
-                    Wake::Closed => return,
-                    Wake::GiveUp => return http1::close(io).await,
+    async move {
+        let speaks_http2 = match protocol {
+            Protocol::Http1 => false,
+            Protocol::Http2 => true,
+            Protocol::Unknown => {
+                // HTTP/2 with prior knowledge opens with "PRI * HTTP/2.0"; two bytes
+                // distinguish it from every HTTP/1 method storebridge serves. hyper-util
+                // checks the whole preface for the rare methods that also start with "PR".
+                while io.unread_bytes().len() < 2
+                    && io.unread_bytes().first().is_none_or(|&byte| byte == b'P')
+                {
+                    let limit = limits.header_read_timeout;
+                    match http1::wait_for_bytes(&mut io, activity, limit, &mut stop).await {
+                        Wake::Data => {}
+                        Wake::Closed => return,
+                        Wake::GiveUp => return http1::close(io).await,
+                    }
                 }
+                io.unread_bytes().starts_with(b"PR")
             }
-            io.unread_bytes().starts_with(b"PR")
-        }
-    };
-
-    if !speaks_http2 {
-        let connection = http1::Http1 {
-            activity,
-            limits,
-            stats,
-            peer,
         };
-        return connection.serve(io, handler, &mut stop).await;
-    }
 
-    Box::pin(serve_auto(io, handler, activity, *limits, stop)).await;
+        if !speaks_http2 {
+            let connection = http1::Http1 {
+                activity,
+                limits,
+                stats,
+                peer: handler.peer,
+            };
+            return connection.serve(io, handler, &mut stop).await;
+        }
+
+        Box::pin(serve_auto(io, handler, activity, *limits, stop)).await;
+    }
 }
 
 /// Serves HTTP/2 (or HTTP/1 that starts like HTTP/2's preface) through hyper-util's builder,
