@@ -4,8 +4,8 @@
 //! mappings (swapped whole, so no request sees half of each table), listener certificates
 //! (new handshakes use them, open connections keep theirs) and `rate_limit.max_wait`.
 //! Changes to binds, modes, timeouts, `[upstream]`, `[limits]`, `[admin]`, `[relay]`,
-//! `[storage]`, `[guard]`, `drain_timeout` and `workers` need a restart, so a reload reports them and
-//! leaves them as they were.
+//! `[storage]`, `[guard]`, `drain_timeout` and `workers` need a restart, so a reload
+//! reports them and leaves them as they were.
 //! A file that fails validation changes nothing.
 
 use std::path::PathBuf;

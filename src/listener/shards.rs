@@ -113,14 +113,6 @@ impl Shards {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.shards.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.shards.is_empty()
-    }
-
     /// Runs the future that `build` makes on the least busy shard. `build` runs on that
     /// shard's thread. Returns `build` when every shard has stopped.
     pub fn spawn<B, F>(&self, build: B) -> Result<(), B>
@@ -135,17 +127,16 @@ impl Shards {
         else {
             return Err(build);
         };
-        let open = shard.open.clone();
-        open.fetch_add(1, Ordering::Relaxed);
-        let guard = OpenGuard(open);
-        // The closure is boxed only if the shard can take it, so `build` can be returned.
+        // Checked before `build` moves into the job, so that it can be returned.
         if shard.jobs.is_closed() {
             return Err(build);
         }
+        shard.open.fetch_add(1, Ordering::Relaxed);
+        let guard = OpenGuard(shard.open.clone());
         let job: Job = Box::new(move || {
             tokio::spawn(Guarded::new(build(), guard));
         });
-        // The receiver lives as long as its thread, so a send fails only if the thread ended.
+        // The thread's loop owns the receiver, so a send fails only after the thread ended.
         let _ = shard.jobs.send(job);
         Ok(())
     }
@@ -153,6 +144,12 @@ impl Shards {
 
 /// Counts a connection against its shard until it ends.
 struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 pin_project_lite::pin_project! {
     /// A future with a value dropped when it ends, such as a connection's count. A wrapper
@@ -183,12 +180,6 @@ impl<F: Future<Output = ()>, G> Future for Guarded<F, G> {
     }
 }
 
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn jobs_run_on_the_least_busy_shard_thread() {
         let shards = Shards::start(2).expect("shards start");
-        assert_eq!(shards.len(), 2);
+        assert_eq!(shards.shards.len(), 2);
         let (release, released) = tokio::sync::watch::channel(false);
         let (sender, mut receiver) = mpsc::unbounded_channel();
         for _ in 0..2 {
