@@ -16,15 +16,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::metrics::{CredentialLabels, Metrics};
 
-pub const LIMIT: &str = "x-rate-limit-limit";
-pub const REMAINING: &str = "x-rate-limit-remaining";
-pub const RESET: &str = "x-rate-limit-reset";
+// Parsed once: a lookup by `&str` validates and lower-cases the name on every call.
+pub static LIMIT: HeaderName = HeaderName::from_static("x-rate-limit-limit");
+pub static REMAINING: HeaderName = HeaderName::from_static("x-rate-limit-remaining");
+pub static RESET: HeaderName = HeaderName::from_static("x-rate-limit-reset");
 
 /// ShipStation V1's documented default: 40 requests a minute for each API key.
 const DEFAULT_LIMIT: u32 = 40;
@@ -50,9 +52,9 @@ impl RateLimitHeaders {
     }
 
     pub fn apply(&self, headers: &mut HeaderMap) {
-        headers.insert(LIMIT, HeaderValue::from(self.limit));
-        headers.insert(REMAINING, HeaderValue::from(self.remaining));
-        headers.insert(RESET, HeaderValue::from(self.reset_seconds));
+        headers.insert(LIMIT.clone(), HeaderValue::from(self.limit));
+        headers.insert(REMAINING.clone(), HeaderValue::from(self.remaining));
+        headers.insert(RESET.clone(), HeaderValue::from(self.reset_seconds));
     }
 }
 
@@ -256,10 +258,11 @@ impl RateLimiter {
             metrics.too_many_passed.inc();
         }
         let Some(key) = key else { return };
-        let number =
-            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        let number = |name: &HeaderName| -> Option<u64> {
+            headers.get(name)?.to_str().ok()?.trim().parse().ok()
+        };
         let (Some(limit), Some(remaining), Some(reset)) =
-            (number(LIMIT), number(REMAINING), number(RESET))
+            (number(&LIMIT), number(&REMAINING), number(&RESET))
         else {
             return;
         };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, Method, Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -96,6 +96,8 @@ type PooledClient = Client<Connector, Full<Bytes>>;
 /// shard's thread would bring back the cross-thread wake-ups that the shards avoid.
 pub struct Upstream {
     target: UpstreamTarget,
+    /// The `Host` header of every forwarded request, made once.
+    host: Option<HeaderValue>,
     connector: Connector,
     /// For callers off the shards: the relay, the migration commands, tests.
     client: PooledClient,
@@ -135,6 +137,7 @@ impl Upstream {
             .wrap_connector(http);
 
         Ok(Self {
+            host: HeaderValue::from_str(target.authority.as_str()).ok(),
             target,
             client: pooled_client(connector.clone()),
             connector,
@@ -153,6 +156,11 @@ impl Upstream {
 
     pub fn target(&self) -> &UpstreamTarget {
         &self.target
+    }
+
+    /// The value of `Host` for requests to the upstream.
+    pub fn host(&self) -> Option<&HeaderValue> {
+        self.host.as_ref()
     }
 
     /// The upstream URI for a client's path and query.

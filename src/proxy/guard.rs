@@ -5,6 +5,7 @@
 //! reads that table, so it costs no upstream call. The header
 //! `X-Storebridge-Allow-Reship: true` lets a request through on purpose.
 
+use http::header::HeaderName;
 use http::{HeaderMap, Method};
 
 use super::body;
@@ -13,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::storage::SharedStorage;
 
 /// The header that lets a refused request through.
-pub const OVERRIDE_HEADER: &str = "x-storebridge-allow-reship";
+pub static OVERRIDE_HEADER: HeaderName = HeaderName::from_static("x-storebridge-allow-reship");
 
 /// Whether the guard looks at this call: label purchases and mark-as-shipped, with or
 /// without a trailing slash, as ShipStation's routing accepts both.
@@ -55,7 +56,7 @@ pub async fn check(
         return Ok(());
     };
     let overridden = headers
-        .get(OVERRIDE_HEADER)
+        .get(&OVERRIDE_HEADER)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"));
     if overridden {

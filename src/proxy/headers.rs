@@ -1,6 +1,9 @@
 //! Header handling shared by both directions: hop-by-hop removal and `Via`.
 
-use http::header::{HeaderName, CONNECTION, TRANSFER_ENCODING, UPGRADE, VIA};
+use http::header::{
+    HeaderName, CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE, VIA,
+};
 use http::{HeaderMap, HeaderValue};
 
 /// Prefix of the pseudonym storebridge adds to `Via`. Each process adds a random suffix,
@@ -66,36 +69,43 @@ pub fn via_contains(headers: &HeaderMap, token: &str) -> bool {
 }
 
 /// Headers that describe one connection and must not be forwarded (RFC 9110, section 7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
+/// Kept as parsed names: removing by `&str` would parse each name again for every message.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    PROXY_AUTHENTICATE,
+    PROXY_AUTHORIZATION,
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
 ];
 
 /// Removes hop-by-hop headers, including those the `Connection` header lists.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(CONNECTION) {
-        let listed: Vec<HeaderName> = headers
+    // One pass over the names present finds what to remove. Most requests carry none of
+    // them, and removing the whole list by name would hash every name each time.
+    let mut removed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| HOP_BY_HOP.contains(name))
+        .cloned()
+        .collect();
+    if removed.is_empty() {
+        return;
+    }
+    if removed.contains(&CONNECTION) {
+        let listed = headers
             .get_all(CONNECTION)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect();
-        for name in listed {
-            headers.remove(name);
-        }
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok());
+        removed.extend(listed);
     }
-    for name in HOP_BY_HOP {
+    for name in removed {
         headers.remove(name);
     }
-    headers.remove(TRANSFER_ENCODING);
-    headers.remove(UPGRADE);
 }
 
 /// Appends this hop to `Via`, keeping earlier hops.
@@ -169,6 +179,21 @@ mod tests {
         assert!(headers.get("keep-alive").is_none());
         assert!(headers.get(CONNECTION).is_none());
         assert_eq!(headers.get("authorization").unwrap(), "Basic abc");
+        assert_eq!(headers.get("x-partner").unwrap(), "partner");
+    }
+
+    #[test]
+    fn removes_hop_headers_without_connection() {
+        let mut headers = HeaderMap::new();
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        headers.insert("x-partner", HeaderValue::from_static("partner"));
+        remove_hop_by_hop(&mut headers);
+        assert!(headers.get(TRANSFER_ENCODING).is_none());
+        assert!(headers.get("proxy-connection").is_none());
+        assert!(headers.get(TE).is_none());
+        assert_eq!(headers.len(), 1);
         assert_eq!(headers.get("x-partner").unwrap(), "partner");
     }
 

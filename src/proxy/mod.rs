@@ -116,8 +116,8 @@ impl Proxy {
         let rewrites = outcome.request_rewrites.total() + response_rewrites;
         tracing::info!(
             target: "storebridge::access",
-            method = %method,
-            route = %route,
+            method = method.as_str(),
+            route = route.as_str(),
             status,
             rewrites,
             mapped = rewrites > 0,
@@ -220,10 +220,10 @@ impl Proxy {
             .map_err(ProxyError::BadUri)?;
         let mut headers = parts.headers;
         headers::remove_hop_by_hop(&mut headers);
-        headers.remove(guard::OVERRIDE_HEADER);
+        headers.remove(&guard::OVERRIDE_HEADER);
         headers::append_via(&mut headers, parts.version, &shared.via);
-        if let Ok(host) = HeaderValue::from_str(shared.upstream.target().authority.as_str()) {
-            headers.insert(http::header::HOST, host);
+        if let Some(host) = shared.upstream.host() {
+            headers.insert(http::header::HOST, host.clone());
         }
         headers.remove(http::header::CONTENT_LENGTH);
         // The body is already read whole, so upstream has nothing to wait for.
