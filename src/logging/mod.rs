@@ -17,6 +17,8 @@
 //! well-kept crate batches this way. `tracing-appender` hands every line to its writer
 //! thread, which then wakes once per line and costs more than the `write` it saves.
 
+mod json;
+
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -46,7 +48,7 @@ pub fn init(json: bool, default_level: &str) -> FlushGuard {
         .with_ansi(ansi)
         .with_writer(writer);
     if json {
-        builder.json().flatten_event(true).init();
+        builder.event_format(json::JsonLines).init();
     } else {
         builder.init();
     }
