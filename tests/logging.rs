@@ -3,27 +3,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use common::logs::Capture;
 use common::{Harness, LEGACY};
 use http::Method;
 use storebridge::config::Mode;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut buffer) = self.0.lock() {
-            buffer.extend_from_slice(data);
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn logs_hold_no_credentials_or_query_values() {
@@ -61,7 +44,7 @@ async fn logs_hold_no_credentials_or_query_values() {
     assert_eq!(denied.status, 401);
     drop(harness);
 
-    let text = String::from_utf8_lossy(&capture.0.lock().expect("log buffer")).into_owned();
+    let text = capture.text();
     assert!(
         text.contains("request"),
         "access events were logged: {text}"

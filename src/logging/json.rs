@@ -219,6 +219,7 @@ mod tests {
 
     use serde_json::Value;
     use tracing_subscriber::fmt::MakeWriter;
+    use tracing_subscriber::EnvFilter;
 
     use super::*;
 
@@ -250,8 +251,13 @@ mod tests {
 
     /// Runs `emit` under a subscriber with the JSON line format and returns what it wrote.
     fn capture(emit: impl FnOnce()) -> String {
+        capture_filtered(EnvFilter::new("trace"), emit)
+    }
+
+    fn capture_filtered(filter: EnvFilter, emit: impl FnOnce()) -> String {
         let captured = Captured::default();
         let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(filter)
             .with_writer(captured.clone())
             .event_format(JsonLines)
             .finish();
@@ -351,6 +357,21 @@ mod tests {
         });
         let line = parse_line(&output);
         assert_eq!(line["error"], "disk \"full\"");
+    }
+
+    #[test]
+    fn default_filter_drops_handshake_warnings() {
+        let filter = EnvFilter::new(crate::logging::default_directives("info"));
+        let output = capture_filtered(filter, || {
+            tracing::warn!(target: "rustls::msgs::handshake", "Illegal SNI extension");
+            tracing::warn!(target: "rustls::server::hs", "another rustls warning");
+            tracing::info!(target: "storebridge::server", "listening");
+            tracing::debug!(target: "storebridge::server", "detail");
+        });
+        assert!(!output.contains("Illegal SNI"), "{output}");
+        assert!(output.contains("another rustls warning"), "{output}");
+        assert!(output.contains("listening"), "{output}");
+        assert!(!output.contains("detail"), "{output}");
     }
 
     #[test]

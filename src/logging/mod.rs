@@ -19,6 +19,8 @@
 
 mod json;
 
+pub use json::JsonLines;
+
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -38,8 +40,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// first.
 #[must_use = "dropping the guard stops the log flusher and writes what is buffered"]
 pub fn init(json: bool, default_level: &str) -> FlushGuard {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_directives(default_level)));
     // Colour codes only for a terminal: in a file or a log collector they are noise.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = BatchedStderr::start();
@@ -53,6 +55,14 @@ pub fn init(json: bool, default_level: &str) -> FlushGuard {
         builder.init();
     }
     guard
+}
+
+/// Builds the filter used when `RUST_LOG` is not set: `level`, but only errors from rustls's
+/// ClientHello parser. rustls 0.23 warns there about client quirks it then ignores, such as
+/// an IP address sent as the TLS server name (wrk does), once per connection. Under the
+/// level policy above those are debug detail, not warnings.
+fn default_directives(level: &str) -> String {
+    format!("{level},rustls::msgs::handshake=error")
 }
 
 /// Standard error behind a shared buffer.
