@@ -107,11 +107,11 @@ impl Visit for FieldWriter<'_, '_> {
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        // JSON has no NaN or infinity. `Display` of a finite f64 never uses an exponent,
-        // so it is always a valid JSON number.
+        // JSON has no NaN or infinity. `Debug` of a finite f64 is a valid JSON number that
+        // keeps a fraction (`2.0`, not `2`) and uses an exponent only at the extremes.
         self.field(field, |writer| {
             if value.is_finite() {
-                write!(writer, "{value}")
+                write!(writer, "{value:?}")
             } else {
                 writer.write_str("null")
             }
@@ -193,7 +193,8 @@ fn write_timestamp(writer: &mut impl Write, now: SystemTime) -> fmt::Result {
     write!(writer, "{:06}Z", since_epoch.subsec_micros())
 }
 
-/// Writes the date and time of day of a Unix second, then the decimal point.
+/// Writes the date and time of day of a Unix second, then the decimal point. A second past
+/// the year 9999, which the `time` crate cannot represent here, is written as the epoch.
 fn write_second(out: &mut String, seconds: u64) -> fmt::Result {
     let moment = i64::try_from(seconds)
         .ok()
@@ -344,6 +345,18 @@ mod tests {
         let line = parse_line(&output);
         assert_eq!(line["nan"], Value::Null);
         assert_eq!(line["infinite"], Value::Null);
+    }
+
+    #[test]
+    fn floats_stay_floats() {
+        let output = capture(|| {
+            tracing::info!(whole = 2.0f64, huge = 1e300f64, tiny = 5e-324f64, "numbers");
+        });
+        let line = parse_line(&output);
+        assert!(output.contains("\"whole\":2.0"), "{output}");
+        assert!(line["whole"].is_f64());
+        assert_eq!(line["huge"], 1e300);
+        assert_eq!(line["tiny"], 5e-324);
     }
 
     #[test]

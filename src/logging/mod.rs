@@ -58,9 +58,10 @@ pub fn init(json: bool, default_level: &str) -> FlushGuard {
 }
 
 /// Builds the filter used when `RUST_LOG` is not set: `level`, but only errors from rustls's
-/// ClientHello parser. rustls 0.23 warns there about client quirks it then ignores, such as
-/// an IP address sent as the TLS server name (wrk does), once per connection. Under the
-/// level policy above those are debug detail, not warnings.
+/// ClientHello parser. rustls 0.23 warns there once per connection about client quirks,
+/// such as an IP address sent as the TLS server name (wrk does), which it ignores. A
+/// handshake it rejects is still logged at debug by the listener. Under the level policy
+/// above these are debug detail, not warnings.
 fn default_directives(level: &str) -> String {
     format!("{level},rustls::msgs::handshake=error")
 }
