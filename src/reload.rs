@@ -84,7 +84,8 @@ impl Reloader {
             }
             Err(error) => {
                 self.shared.metrics.reload_failures.inc();
-                tracing::error!(error = %ErrorChain(&error), "reload rejected; the previous configuration stays in force");
+                // Warn, not error: nothing is lost, because the previous configuration stays in force.
+                tracing::warn!(error = %ErrorChain(&error), "reload rejected; the previous configuration stays in force");
                 Err(error)
             }
         }

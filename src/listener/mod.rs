@@ -247,7 +247,8 @@ pub async fn serve_counted<S, F, B, T>(
         .await
         .is_err()
     {
-        tracing::warn!(
+        // Error, not warn: the requests still in flight are lost to their clients.
+        tracing::error!(
             open_connections = tracker.len(),
             "drain timeout passed; dropping connections with requests still in flight"
         );
