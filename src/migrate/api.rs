@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
 use crate::config::Config;
@@ -26,6 +26,17 @@ const MAX_RESPONSE: u64 = 16 * 1024 * 1024;
 
 /// Page size for listings: the V1 maximum, so an account is read in the fewest calls.
 const PAGE_SIZE: u32 = 500;
+
+/// The shortest wait for the rate-limit budget a migration call accepts. A migration is a
+/// batch job: once the 40 calls of a minute are spent it waits for the next window rather
+/// than failing half-way, whatever `rate_limit.max_wait` allows the proxy's clients. V1's
+/// window is one minute; the extra seconds cover a reset reported in whole seconds.
+const MIN_MIGRATION_WAIT: Duration = Duration::from_secs(65);
+
+/// Attempts of one call that ShipStation rejects with 429, which happens when another
+/// client spends the same key's budget. A 429 rejects a call without processing it (RFC
+/// 6585), so sending it again is safe for every method.
+const ATTEMPTS_ON_TOO_MANY: u32 = 3;
 
 /// Errors of a ShipStation call.
 #[derive(Debug, thiserror::Error)]
@@ -101,12 +112,13 @@ impl Api {
             upstream: Upstream::new(&config.upstream)?,
             credential_key: CredentialKey::from_headers(&headers),
             credentials,
-            rate_limit: RateLimiter::new(config.rate_limit.max_wait),
+            rate_limit: RateLimiter::new(migration_max_wait(config.rate_limit.max_wait)),
             metrics: Metrics::new(),
         })
     }
 
-    /// Sends one call and returns the body of a 2xx response.
+    /// Sends one call and returns the body of a 2xx response. A 429 from ShipStation is
+    /// waited out and the call sent again, up to [`ATTEMPTS_ON_TOO_MANY`] times.
     pub async fn call(
         &self,
         method: Method,
@@ -141,36 +153,52 @@ impl Api {
         }
 
         let key = self.credential_key.as_ref();
-        self.rate_limit
-            .admit(key, &self.metrics)
-            .await
-            .map_err(|throttled| ApiError::Throttled {
-                call: call.clone(),
-                retry_after: throttled.retry_after,
-            })?;
-        let response = self
-            .upstream
-            .send(method, uri, headers, bytes)
-            .await
-            .map_err(|source| ApiError::Call {
-                call: call.clone(),
-                source,
-            })?;
-        let status = response.status();
-        self.rate_limit
-            .observe(key, status, response.headers(), &self.metrics);
-        let body = body::read_limited(response.into_body(), MAX_RESPONSE)
-            .await
-            .map_err(|_| ApiError::InvalidJson { call: call.clone() })?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body).chars().take(300).collect();
-            return Err(ApiError::Status {
-                call,
-                status: status.as_u16(),
-                body: text,
-            });
+        let mut attempt = 1;
+        loop {
+            self.rate_limit
+                .admit(key, &self.metrics)
+                .await
+                .map_err(|throttled| ApiError::Throttled {
+                    call: call.clone(),
+                    retry_after: throttled.retry_after,
+                })?;
+            let response = self
+                .upstream
+                .send(method.clone(), uri.clone(), headers.clone(), bytes.clone())
+                .await
+                .map_err(|source| ApiError::Call {
+                    call: call.clone(),
+                    source,
+                })?;
+            let status = response.status();
+            self.rate_limit
+                .observe(key, status, response.headers(), &self.metrics);
+            let wait = wait_after_too_many(response.headers());
+            let body = body::read_limited(response.into_body(), MAX_RESPONSE)
+                .await
+                .map_err(|_| ApiError::InvalidJson { call: call.clone() })?;
+
+            if status == StatusCode::TOO_MANY_REQUESTS && attempt < ATTEMPTS_ON_TOO_MANY {
+                tracing::warn!(
+                    call = %call,
+                    attempt,
+                    wait_seconds = wait.as_secs(),
+                    "ShipStation answered 429; waiting for the next window"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+                continue;
+            }
+            if !status.is_success() {
+                let text = String::from_utf8_lossy(&body).chars().take(300).collect();
+                return Err(ApiError::Status {
+                    call,
+                    status: status.as_u16(),
+                    body: text,
+                });
+            }
+            return Ok(body);
         }
-        Ok(body)
     }
 
     /// Sends a call and parses its JSON response.
@@ -239,5 +267,71 @@ impl Api {
             .ok_or_else(|| ApiError::InvalidJson {
                 call: "POST /webhooks/subscribe".to_owned(),
             })
+    }
+}
+
+/// Returns the maximum wait for the budget a migration call accepts: `rate_limit.max_wait`,
+/// but at least [`MIN_MIGRATION_WAIT`].
+fn migration_max_wait(configured: Duration) -> Duration {
+    configured.max(MIN_MIGRATION_WAIT)
+}
+
+/// Returns how long to wait after a 429: ShipStation's `X-Rate-Limit-Reset` (seconds until the
+/// window resets), else `Retry-After` in seconds, else a whole window. Capped at
+/// [`MIN_MIGRATION_WAIT`], so a bad header cannot stall a migration for long.
+fn wait_after_too_many(headers: &HeaderMap) -> Duration {
+    let seconds = |name: &http::header::HeaderName| -> Option<u64> {
+        headers.get(name)?.to_str().ok()?.trim().parse().ok()
+    };
+    let seconds = seconds(&crate::ratelimit::RESET)
+        .or_else(|| seconds(&http::header::RETRY_AFTER))
+        .unwrap_or(60);
+    Duration::from_secs(seconds.max(1)).min(MIN_MIGRATION_WAIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn migration_waits_a_whole_window() {
+        assert_eq!(
+            migration_max_wait(Duration::from_secs(30)),
+            MIN_MIGRATION_WAIT
+        );
+        assert_eq!(
+            migration_max_wait(Duration::from_secs(120)),
+            Duration::from_secs(120)
+        );
+    }
+
+    #[test]
+    fn wait_after_429_prefers_reset() {
+        let both = headers(&[("x-rate-limit-reset", "17"), ("retry-after", "5")]);
+        assert_eq!(wait_after_too_many(&both), Duration::from_secs(17));
+        let retry_only = headers(&[("retry-after", "5")]);
+        assert_eq!(wait_after_too_many(&retry_only), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn wait_after_429_is_bounded() {
+        assert_eq!(
+            wait_after_too_many(&HeaderMap::new()),
+            Duration::from_secs(60)
+        );
+        let huge = headers(&[("x-rate-limit-reset", "86400")]);
+        assert_eq!(wait_after_too_many(&huge), MIN_MIGRATION_WAIT);
+        let zero = headers(&[("x-rate-limit-reset", "0")]);
+        assert_eq!(wait_after_too_many(&zero), Duration::from_secs(1));
+        let garbage = headers(&[("x-rate-limit-reset", "soon")]);
+        assert_eq!(wait_after_too_many(&garbage), Duration::from_secs(60));
     }
 }
