@@ -252,6 +252,95 @@ async fn oversized_body_gets_413() {
     assert!(harness.take_requests().is_empty());
 }
 
+/// Sends an oversize POST over HTTP/1.1 the way many clients do: the whole body first, then
+/// the response is read. Returns whether every write succeeded, and the response's head.
+async fn post_whole_then_read(
+    harness: &Harness,
+    chunked: bool,
+    body_length: usize,
+) -> (bool, String) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let address = harness.mirror_url.trim_start_matches("https://").to_owned();
+    let tcp = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let mut config = storebridge::tls::client_config(Some(&harness.ca_file)).expect("client TLS");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("server name");
+    let mut stream = connector.connect(name, tcp).await.expect("TLS handshake");
+
+    let framing = if chunked {
+        "transfer-encoding: chunked".to_owned()
+    } else {
+        format!("content-length: {body_length}")
+    };
+    let head = format!(
+        "POST /orders/createorder HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n{framing}\r\n\r\n"
+    );
+    let mut sent_all = stream.write_all(head.as_bytes()).await.is_ok();
+    let piece = vec![b' '; 64 * 1024];
+    let mut left = body_length;
+    while sent_all && left > 0 {
+        let size = left.min(piece.len());
+        let written = if chunked {
+            let mut framed = format!("{size:x}\r\n").into_bytes();
+            framed.extend_from_slice(&piece[..size]);
+            framed.extend_from_slice(b"\r\n");
+            stream.write_all(&framed).await
+        } else {
+            stream.write_all(&piece[..size]).await
+        };
+        sent_all = written.is_ok();
+        left -= size;
+    }
+    if sent_all && chunked {
+        sent_all = stream.write_all(b"0\r\n\r\n").await.is_ok();
+    }
+
+    let mut response = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut response))
+        .await
+        .expect("response within 10 s")
+        .unwrap_or(0);
+    (
+        sent_all,
+        String::from_utf8_lossy(&response[..read]).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn oversized_upload_still_reads_413() {
+    let harness = Harness::start_with(HarnessOptions {
+        max_body: 1024,
+        ..HarnessOptions::default()
+    })
+    .await;
+    harness.take_requests();
+    // 3 MiB is more than loopback's socket buffers take, and under the drained maximum.
+    for chunked in [false, true] {
+        let (sent_all, head) = post_whole_then_read(&harness, chunked, 3 << 20).await;
+        assert!(sent_all, "the upload was cut off (chunked: {chunked})");
+        assert!(
+            head.starts_with("HTTP/1.1 413"),
+            "chunked: {chunked}, response: {head:?}"
+        );
+    }
+
+    // HTTP/2, through the harness's client.
+    let body = format!(
+        r#"{{"storeId":{LEGACY},"padding":"{}"}}"#,
+        "x".repeat(3 << 20)
+    );
+    let reply = harness
+        .post(Mode::Mirror, "/orders/createorder", &body)
+        .await;
+    assert_own_error(&reply, 413, "body_too_large");
+    assert!(harness.take_requests().is_empty());
+}
+
 #[tokio::test]
 async fn unreachable_upstream_gets_502() {
     // A socket bound but never listening keeps its port reserved, so no listener of the

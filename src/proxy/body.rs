@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http::HeaderMap;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -107,6 +107,34 @@ where
             } else {
                 Err(ReadError::Failed(error))
             }
+        }
+    }
+}
+
+/// Maximum bytes of an oversize request body read and dropped before the 413 goes back.
+/// Many clients send the whole body before they read the response. Closing the connection
+/// on them mid-upload loses the 413 (they see a reset or a broken pipe), so up to this much
+/// is drained first. A longer body still gets the 413, then a closed connection.
+pub const DISCARD_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// Reads and drops the rest of `body`, up to `limit` bytes and until `deadline`. Returns
+/// whether the body ended within both.
+pub async fn discard<B>(mut body: B, limit: u64, deadline: tokio::time::Instant) -> bool
+where
+    B: hyper::body::Body + Unpin,
+{
+    let mut remaining = limit;
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                let length = frame.data_ref().map_or(0, |data| data.remaining()) as u64;
+                match remaining.checked_sub(length) {
+                    Some(left) => remaining = left,
+                    None => return false,
+                }
+            }
+            Ok(None) => return true,
+            Ok(Some(Err(_))) | Err(_) => return false,
         }
     }
 }

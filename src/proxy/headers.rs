@@ -121,6 +121,13 @@ pub fn append_via(headers: &mut HeaderMap, version: http::Version, via: &Via) {
     headers.insert(VIA, joined.unwrap_or_else(|| hop.clone()));
 }
 
+/// Whether the client sent `Expect: 100-continue` and waits to be asked for its body.
+pub fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::EXPECT)
+        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
 /// Returns the media type of `Content-Type` without parameters, such as `application/json`.
 fn media_type(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;

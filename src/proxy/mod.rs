@@ -165,28 +165,36 @@ impl Proxy {
             request.method(),
             &route::normalize_path(request.uri().path()),
         );
-        let (parts, body) = request.into_parts();
+        let (parts, mut body) = request.into_parts();
+        let body_timeout = shared.upstream.request_timeout();
+        let too_large = || ProxyError::BodyTooLarge {
+            limit: shared.max_body,
+        };
 
         // A declared length over the limit is refused before reading, so a client that
-        // sent `Expect: 100-continue` gets 413 instead of being asked for the body.
-        if headers::content_length(&parts.headers).is_some_and(|length| length > shared.max_body) {
-            return Err(ProxyError::BodyTooLarge {
-                limit: shared.max_body,
-            });
+        // sent `Expect: 100-continue` gets 413 instead of being asked for the body. One that
+        // sends its body anyway has it drained first, so that it reads the 413.
+        if let Some(length) =
+            headers::content_length(&parts.headers).filter(|length| *length > shared.max_body)
+        {
+            if !headers::expects_continue(&parts.headers) && length <= body::DISCARD_LIMIT {
+                let deadline = tokio::time::Instant::now() + body_timeout;
+                body::discard(body, body::DISCARD_LIMIT, deadline).await;
+            }
+            return Err(too_large());
         }
 
         // Read the body whole: it must be rewritten before its length is known. A client
         // that stops sending mid-body gets the upstream request timeout, not forever.
-        let body_timeout = shared.upstream.request_timeout();
+        let deadline = tokio::time::Instant::now() + body_timeout;
         let raw =
-            match tokio::time::timeout(body_timeout, body::read_limited(body, shared.max_body))
+            match tokio::time::timeout_at(deadline, body::read_limited(&mut body, shared.max_body))
                 .await
             {
                 Ok(Ok(raw)) => raw,
                 Ok(Err(ReadError::TooLarge)) => {
-                    return Err(ProxyError::BodyTooLarge {
-                        limit: shared.max_body,
-                    })
+                    body::discard(body, body::DISCARD_LIMIT, deadline).await;
+                    return Err(too_large());
                 }
                 Ok(Err(ReadError::Failed(source))) => return Err(ProxyError::ClientBody(source)),
                 Err(_) => {
