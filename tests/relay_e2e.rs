@@ -226,7 +226,7 @@ async fn private_targets_rejected_at_subscribe() {
         assert_eq!(json["code"], json!("target_rejected"), "{target}");
         let message = json["message"].as_str().expect("message");
         assert!(
-            message.contains(&format!("a {class} address")),
+            message.contains(&format!("in the {class} address range")),
             "{target}: {message}"
         );
     }

@@ -47,7 +47,7 @@ pub enum TargetError {
     InvalidUrl,
     #[error("target_url must use https or http")]
     Scheme,
-    #[error("target_url host {host} resolves to {address}, a {} address", class.as_str())]
+    #[error("target_url host {host} resolves to {address}, which is in the {} address range", class.as_str())]
     Blocked {
         host: String,
         address: IpAddr,
