@@ -28,6 +28,11 @@ pub static LIMIT: HeaderName = HeaderName::from_static("x-rate-limit-limit");
 pub static REMAINING: HeaderName = HeaderName::from_static("x-rate-limit-remaining");
 pub static RESET: HeaderName = HeaderName::from_static("x-rate-limit-reset");
 
+/// Returns the whole number in header `name`, such as `X-Rate-Limit-Reset: 17`.
+pub fn header_number(headers: &HeaderMap, name: &HeaderName) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
 /// ShipStation V1's documented default: 40 requests a minute for each API key.
 const DEFAULT_LIMIT: u32 = 40;
 const WINDOW: Duration = Duration::from_secs(60);
@@ -258,9 +263,7 @@ impl RateLimiter {
             metrics.too_many_passed.inc();
         }
         let Some(key) = key else { return };
-        let number = |name: &HeaderName| -> Option<u64> {
-            headers.get(name)?.to_str().ok()?.trim().parse().ok()
-        };
+        let number = |name: &HeaderName| header_number(headers, name);
         let (Some(limit), Some(remaining), Some(reset)) =
             (number(&LIMIT), number(&REMAINING), number(&RESET))
         else {

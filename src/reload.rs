@@ -84,7 +84,7 @@ impl Reloader {
             }
             Err(error) => {
                 self.shared.metrics.reload_failures.inc();
-                // Warn, not error: nothing is lost, because the previous configuration stays in force.
+                // A warning, not an error: the previous configuration stays, so nothing is lost.
                 tracing::warn!(error = %ErrorChain(&error), "reload rejected; the previous configuration stays in force");
                 Err(error)
             }

@@ -158,7 +158,7 @@ impl Upstream {
         &self.target
     }
 
-    /// The value of `Host` for requests to the upstream.
+    /// Returns the value of `Host` for requests to the upstream.
     pub fn host(&self) -> Option<&HeaderValue> {
         self.host.as_ref()
     }

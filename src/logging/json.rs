@@ -297,7 +297,7 @@ mod tests {
                 "request"
             );
         });
-        let line = parse_line(&output);
+
         // serde_json's map sorts its keys, so the order is checked on the text.
         assert!(output.starts_with("{\"timestamp\":\""), "{output}");
         assert!(output.contains("Z\",\"level\":\"INFO\",\"message\":\"request\",\"method\""));
@@ -305,6 +305,8 @@ mod tests {
             output.ends_with(",\"target\":\"storebridge::access\"}\n"),
             "{output}"
         );
+
+        let line = parse_line(&output);
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["message"], "request");
         assert_eq!(line["method"], "GET");

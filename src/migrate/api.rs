@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::proxy::body;
-use crate::ratelimit::{CredentialKey, RateLimiter};
+use crate::ratelimit::{self, header_number, CredentialKey, RateLimiter};
 use crate::upstream::{Upstream, UpstreamBuildError};
 
 /// Environment variables that hold the API credentials; never command-line arguments,
@@ -280,11 +280,8 @@ fn migration_max_wait(configured: Duration) -> Duration {
 /// window resets), else `Retry-After` in seconds, else a whole window. Capped at
 /// [`MIN_MIGRATION_WAIT`], so a bad header cannot stall a migration for long.
 fn wait_after_too_many(headers: &HeaderMap) -> Duration {
-    let seconds = |name: &http::header::HeaderName| -> Option<u64> {
-        headers.get(name)?.to_str().ok()?.trim().parse().ok()
-    };
-    let seconds = seconds(&crate::ratelimit::RESET)
-        .or_else(|| seconds(&http::header::RETRY_AFTER))
+    let seconds = header_number(headers, &ratelimit::RESET)
+        .or_else(|| header_number(headers, &http::header::RETRY_AFTER))
         .unwrap_or(60);
     Duration::from_secs(seconds.max(1)).min(MIN_MIGRATION_WAIT)
 }

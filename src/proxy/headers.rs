@@ -121,7 +121,7 @@ pub fn append_via(headers: &mut HeaderMap, version: http::Version, via: &Via) {
     headers.insert(VIA, joined.unwrap_or_else(|| hop.clone()));
 }
 
-/// Whether the client sent `Expect: 100-continue` and waits to be asked for its body.
+/// Returns whether the client sent `Expect: 100-continue` and waits to be asked for its body.
 pub fn expects_continue(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::EXPECT)
